@@ -1,0 +1,60 @@
+/*
+ * The quantizer arithmetic, written once ("one math, two loops"): the C++ kernels and the
+ * CUDA kernels both include this header and loop over elements around these functions.
+ * SPEC 1.1 (clip quantizer) and 1.2/1.3 (LSQ). round = round-half-to-even (rintf).
+ */
+#ifndef BASQ4J_QUANT_MATH_H
+#define BASQ4J_QUANT_MATH_H
+
+#include <math.h>
+
+#if defined(__CUDACC__)
+#define BASQ_HD __host__ __device__ __forceinline__
+#else
+#define BASQ_HD static inline
+#endif
+
+/* Step of the clip quantizer from its bound u and its bin b (SPEC 1.1). */
+BASQ_HD float basq_clip_step(float u, float bin) {
+    float a = 1.0f - bin;
+    if (a >= 1.0f) return u;
+    if (a <= 1.0f / 255.0f) return u / 255.0f;
+    return u * a;
+}
+
+/* Clip quantizer forward for one element: round(clamp(x, 0, u) / d) * d; zero when u <= 0. */
+BASQ_HD float basq_clip_fwd1(float x, float u, float d) {
+    if (!(u > 0.0f)) return 0.0f;
+    float c = fminf(fmaxf(x, 0.0f), u);
+    return rintf(c / d) * d;
+}
+
+/* Straight-through input gradient: passes where 0 < x < u. */
+BASQ_HD float basq_clip_dx1(float x, float u, float dy) {
+    return (x > 0.0f && x < u) ? dy : 0.0f;
+}
+
+/* Contribution of one element to the bound gradient: dy where x > u. */
+BASQ_HD float basq_clip_du1(float x, float u, float dy) {
+    return x > u ? dy : 0.0f;
+}
+
+/* LSQ forward for one element with step s and integer range [qn, qp]. */
+BASQ_HD float basq_lsq_fwd1(float x, float s, float qn, float qp) {
+    float v = fminf(fmaxf(x / s, qn), qp);
+    return rintf(v) * s;
+}
+
+/*
+ * LSQ backward for one element: returns the input gradient and writes r, the factor of dy
+ * in the (unscaled) step gradient: round(v) - v inside [qn, qp] (inclusive), qn below, qp above.
+ */
+BASQ_HD float basq_lsq_bwd1(float x, float s, float qn, float qp, float dy, float* r) {
+    float v = x / s;
+    if (v < qn) { *r = qn; return 0.0f; }
+    if (v > qp) { *r = qp; return 0.0f; }
+    *r = rintf(v) - v;
+    return dy;
+}
+
+#endif
