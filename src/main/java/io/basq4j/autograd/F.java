@@ -1,0 +1,366 @@
+package io.basq4j.autograd;
+
+import io.basq4j.tensor.Backend;
+import io.basq4j.tensor.ConvGeom;
+import io.basq4j.tensor.DType;
+import io.basq4j.tensor.Shape;
+import io.basq4j.tensor.Tensor;
+
+/**
+ * The differentiable operations: each runs its forward kernel through the tensors' backend
+ * and, when a gradient is needed, records a {@link Node} whose backward calls the backward
+ * kernels. Results belong to the current {@link io.basq4j.tensor.Scope}.
+ */
+public final class F {
+    private F() {
+    }
+
+    private static Tensor like(Tensor t) {
+        return Tensor.empty(t.shape(), t.dtype(), t.device());
+    }
+
+    private static Tensor empty(Tensor ref, int... dims) {
+        return Tensor.empty(Shape.of(dims), DType.F32, ref.device());
+    }
+
+    private static void requireF32(String op, Tensor... ts) {
+        for (Tensor t : ts) {
+            if (t != null && t.dtype() != DType.F32) {
+                throw new IllegalArgumentException(op + ": expected float32, got " + t);
+            }
+        }
+    }
+
+    private static void require4d(String op, Tensor x) {
+        if (x.rank() != 4) {
+            throw new IllegalArgumentException(op + ": expected an NCHW tensor, got " + x.shape());
+        }
+    }
+
+    private static void sameShape(String op, Tensor a, Tensor b) {
+        if (!a.shape().equals(b.shape())) {
+            throw new IllegalArgumentException(op + ": shapes differ, " + a.shape() + " vs " + b.shape());
+        }
+    }
+
+    // ------------------------------------------------------------------ element-wise
+
+    public static Tensor relu(Tensor x) {
+        requireF32("relu", x);
+        Backend b = x.backend();
+        Tensor y = like(x);
+        b.relu(x, y);
+        Node.record(y, "relu", new Tensor[] {x}, (g, n) -> {
+            Tensor dx = like(g);
+            b.reluBackward(y, g, dx);
+            return new Tensor[] {dx};
+        });
+        return y;
+    }
+
+    public static Tensor add(Tensor a, Tensor c) {
+        requireF32("add", a, c);
+        sameShape("add", a, c);
+        Tensor y = like(a);
+        a.backend().add(a, c, y);
+        Node.record(y, "add", new Tensor[] {a, c}, (g, n) -> new Tensor[] {g, g});
+        return y;
+    }
+
+    /** Same data, new shape (a view); the gradient is reshaped back. */
+    public static Tensor reshape(Tensor x, int... dims) {
+        Tensor y = x.view(dims);
+        int[] orig = x.shape().dims();
+        Node.record(y, "reshape", new Tensor[] {x}, (g, n) -> new Tensor[] {g.view(orig)});
+        return y;
+    }
+
+    /** Inverted dropout (identity when p == 0). Random stream from (seed, offset). */
+    public static Tensor dropout(Tensor x, float p, long seed, long offset) {
+        requireF32("dropout", x);
+        if (p < 0f || p >= 1f) {
+            throw new IllegalArgumentException("dropout probability " + p + " outside [0, 1)");
+        }
+        if (p == 0f) {
+            return x;
+        }
+        Backend b = x.backend();
+        Tensor y = like(x);
+        Tensor mask = Tensor.empty(x.shape(), DType.U8, x.device());
+        b.dropout(x, y, mask, p, seed, offset);
+        Node.record(y, "dropout", new Tensor[] {x}, (g, n) -> {
+            Tensor dx = like(g);
+            b.dropoutBackward(g, mask, dx, p);
+            return new Tensor[] {dx};
+        }, mask);
+        return y;
+    }
+
+    // ------------------------------------------------------------------ quantizers
+
+    /** Clip fake-quantizer (SPEC 1.1); {@code upper} and {@code bin} are one-element tensors. */
+    public static Tensor clipQuant(Tensor x, Tensor upper, Tensor bin) {
+        requireF32("clip_quant", x, upper, bin);
+        if (upper.numel() != 1 || bin.numel() != 1) {
+            throw new IllegalArgumentException("clip_quant: upper_bound and bin must have one element");
+        }
+        Backend b = x.backend();
+        Tensor y = like(x);
+        b.clipQuant(x, y, upper, bin);
+        // bin never receives a gradient (it is not an input of the node).
+        Node.record(y, "clip_quant", new Tensor[] {x, upper}, (g, n) -> {
+            Tensor dx = like(g);
+            Tensor du = like(upper);
+            b.clipQuantBackward(x, g, dx, du, upper);
+            return new Tensor[] {dx, du};
+        });
+        return y;
+    }
+
+    /**
+     * LSQ fake-quantizer per channel (SPEC 1.2/1.3) with integer range [qn, qp]. For an
+     * activation [N, C, ...] {@code channelDim} is 1; for a weight [O, ...] it is 0. The step
+     * gradient is scaled by 1/sqrt(numel(x) * qp).
+     */
+    public static Tensor lsq(Tensor x, Tensor step, int qn, int qp, int channelDim) {
+        requireF32("lsq", x, step);
+        int channels = x.dim(channelDim);
+        if (step.numel() != channels) {
+            throw new IllegalArgumentException("lsq: " + step.numel() + " steps for " + channels + " channels of "
+                    + x.shape());
+        }
+        int outer = Math.toIntExact(x.numel() / x.shape().numelFrom(channelDim));
+        long inner = x.shape().numelFrom(channelDim + 1);
+        Backend b = x.backend();
+        Tensor y = like(x);
+        b.lsq(x, step, y, outer, channels, inner, qn, qp);
+        float gscale = (float) (1.0 / Math.sqrt((double) x.numel() * qp));
+        Node.record(y, "lsq", new Tensor[] {x, step}, (g, n) -> {
+            Tensor dx = like(g);
+            Tensor ds = like(step);
+            b.lsqBackward(x, step, g, dx, ds, outer, channels, inner, qn, qp, gscale);
+            return new Tensor[] {dx, ds};
+        });
+        return y;
+    }
+
+    // ------------------------------------------------------------------ convolution, linear
+
+    /** 2-D convolution without bias: x [N,C,H,W], w [Cout, C/groups, KH, KW]. */
+    public static Tensor conv2d(Tensor x, Tensor w, int stride, int pad, int groups) {
+        requireF32("conv2d", x, w);
+        ConvGeom geo = ConvGeom.of(x.shape(), w.shape(), stride, pad, groups);
+        Backend b = x.backend();
+        Tensor y = empty(x, geo.n(), geo.cout(), geo.ho(), geo.wo());
+        b.conv2d(x, w, y, geo);
+        Node.record(y, "conv2d", new Tensor[] {x, w}, (g, n) -> {
+            Tensor dx = null;
+            Tensor dw = null;
+            if (n.needs(0)) {
+                dx = like(x);
+                b.conv2dBackwardData(g, w, dx, geo);
+            }
+            if (n.needs(1)) {
+                dw = like(w);
+                b.conv2dBackwardFilter(x, g, dw, geo);
+            }
+            return new Tensor[] {dx, dw};
+        });
+        return y;
+    }
+
+    /** y = x w^T + b for x [N, IN], w [OUT, IN], b [OUT] or null. */
+    public static Tensor linear(Tensor x, Tensor w, Tensor bias) {
+        requireF32("linear", x, w, bias);
+        if (x.rank() != 2 || w.rank() != 2 || x.dim(1) != w.dim(1)
+                || (bias != null && bias.numel() != w.dim(0))) {
+            throw new IllegalArgumentException("linear: input " + x.shape() + ", weight " + w.shape() + ", bias "
+                    + (bias == null ? "none" : bias.shape()));
+        }
+        Backend b = x.backend();
+        Tensor y = empty(x, x.dim(0), w.dim(0));
+        b.linear(x, w, bias, y);
+        Tensor[] ins = bias == null ? new Tensor[] {x, w} : new Tensor[] {x, w, bias};
+        Node.record(y, "linear", ins, (g, n) -> {
+            Tensor dx = n.needs(0) ? like(x) : null;
+            Tensor dw = like(w);
+            Tensor db = bias != null ? like(bias) : null;
+            b.linearBackward(x, w, g, dx, dw, db);
+            return bias == null ? new Tensor[] {dx, dw} : new Tensor[] {dx, dw, db};
+        });
+        return y;
+    }
+
+    // ------------------------------------------------------------------ batch norm
+
+    /**
+     * Batch normalization over [N, C, ...]. Training: batch statistics, running statistics
+     * updated in place (momentum, unbiased variance). Evaluation: running statistics.
+     */
+    public static Tensor batchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+            boolean training, float momentum, float eps) {
+        requireF32("batch_norm", x, gamma, beta, runningMean, runningVar);
+        int c = x.dim(1);
+        if (gamma.numel() != c || beta.numel() != c || runningMean.numel() != c || runningVar.numel() != c) {
+            throw new IllegalArgumentException("batch_norm: parameters do not match " + c + " channels of "
+                    + x.shape());
+        }
+        Backend b = x.backend();
+        Tensor y = like(x);
+        if (training) {
+            Tensor mean = empty(x, c);
+            Tensor invstd = empty(x, c);
+            b.batchNormTrain(x, gamma, beta, y, mean, invstd, runningMean, runningVar, eps, momentum);
+            Node.record(y, "batch_norm", new Tensor[] {x, gamma, beta}, (g, n) -> {
+                Tensor dx = like(x);
+                Tensor dg = like(gamma);
+                Tensor db = like(beta);
+                b.batchNormBackward(x, g, gamma, mean, invstd, dx, dg, db);
+                return new Tensor[] {dx, dg, db};
+            }, mean, invstd);
+        } else {
+            b.batchNormEval(x, gamma, beta, runningMean, runningVar, y, eps);
+            if (Node.needed(x, gamma, beta)) {
+                throw new UnsupportedOperationException(
+                        "batch_norm: gradients through evaluation-mode batch norm are not supported");
+            }
+        }
+        return y;
+    }
+
+    // ------------------------------------------------------------------ pooling, skip
+
+    /** k x k average pooling with stride s (no padding, floor). */
+    public static Tensor avgPool(Tensor x, int k, int s) {
+        requireF32("avg_pool", x);
+        require4d("avg_pool", x);
+        int ho = (x.dim(2) - k) / s + 1;
+        int wo = (x.dim(3) - k) / s + 1;
+        if (ho < 1 || wo < 1) {
+            throw new IllegalArgumentException("avg_pool " + k + "x" + k + " on " + x.shape());
+        }
+        Backend b = x.backend();
+        Tensor y = empty(x, x.dim(0), x.dim(1), ho, wo);
+        b.avgPool(x, y, k, s);
+        int[] xs = x.shape().dims();
+        Node.record(y, "avg_pool", new Tensor[] {x}, (g, n) -> {
+            Tensor dx = Tensor.empty(Shape.of(xs), DType.F32, g.device());
+            b.avgPoolBackward(g, dx, k, s);
+            return new Tensor[] {dx};
+        });
+        return y;
+    }
+
+    /** Mean over H and W: [N, C, H, W] to [N, C]. */
+    public static Tensor globalAvgPool(Tensor x) {
+        requireF32("global_avg_pool", x);
+        require4d("global_avg_pool", x);
+        Backend b = x.backend();
+        Tensor y = empty(x, x.dim(0), x.dim(1));
+        b.globalAvgPool(x, y);
+        int[] xs = x.shape().dims();
+        Node.record(y, "global_avg_pool", new Tensor[] {x}, (g, n) -> {
+            Tensor dx = Tensor.empty(Shape.of(xs), DType.F32, g.device());
+            b.globalAvgPoolBackward(g, dx);
+            return new Tensor[] {dx};
+        });
+        return y;
+    }
+
+    /** k x k max pooling, stride s, padding p. */
+    public static Tensor maxPool(Tensor x, int k, int s, int p) {
+        requireF32("max_pool", x);
+        require4d("max_pool", x);
+        int ho = (x.dim(2) + 2 * p - k) / s + 1;
+        int wo = (x.dim(3) + 2 * p - k) / s + 1;
+        if (ho < 1 || wo < 1) {
+            throw new IllegalArgumentException("max_pool " + k + "x" + k + " on " + x.shape());
+        }
+        Backend b = x.backend();
+        Tensor y = empty(x, x.dim(0), x.dim(1), ho, wo);
+        Tensor idx = Tensor.empty(y.shape(), DType.I32, x.device());
+        b.maxPool(x, y, idx, k, s, p);
+        int[] xs = x.shape().dims();
+        Node rec = Node.record(y, "max_pool", new Tensor[] {x}, (g, n) -> {
+            Tensor dx = Tensor.empty(Shape.of(xs), DType.F32, g.device());
+            b.maxPoolBackward(g, idx, dx, k, s, p);
+            return new Tensor[] {dx};
+        }, idx);
+        if (rec == null) {
+            idx.close();
+        }
+        return y;
+    }
+
+    /**
+     * The flexible skip F(cin -> cout) of SPEC 2 (identity, tiling or folding of channels),
+     * followed by s x s average pooling when stride s > 1.
+     */
+    public static Tensor flexSkip(Tensor x, int cout, int stride) {
+        requireF32("flex_skip", x);
+        require4d("flex_skip", x);
+        Tensor y;
+        if (cout == x.dim(1)) {
+            y = x;
+        } else {
+            Backend b = x.backend();
+            y = empty(x, x.dim(0), cout, x.dim(2), x.dim(3));
+            b.flexSkip(x, y);
+            int[] xs = x.shape().dims();
+            Node.record(y, "flex_skip", new Tensor[] {x}, (g, n) -> {
+                Tensor dx = Tensor.empty(Shape.of(xs), DType.F32, g.device());
+                b.flexSkipBackward(g, dx);
+                return new Tensor[] {dx};
+            });
+        }
+        return stride > 1 ? avgPool(y, stride, stride) : y;
+    }
+
+    // ------------------------------------------------------------------ losses
+
+    /** Mean cross-entropy of logits [N, K] against int64 targets [N]; a one-element tensor. */
+    public static Tensor crossEntropy(Tensor logits, Tensor target) {
+        requireF32("cross_entropy", logits);
+        if (logits.rank() != 2 || target.dtype() != DType.I64 || target.numel() != logits.dim(0)) {
+            throw new IllegalArgumentException("cross_entropy: logits " + logits.shape() + " and "
+                    + target.dtype() + " targets " + target.shape());
+        }
+        Backend b = logits.backend();
+        Tensor loss = empty(logits, 1);
+        Tensor prob = like(logits);
+        b.softmaxCrossEntropy(logits, target, loss, prob);
+        Node rec = Node.record(loss, "cross_entropy", new Tensor[] {logits}, (g, n) -> {
+            Tensor dl = like(logits);
+            b.softmaxCrossEntropyBackward(prob, target, g, dl);
+            return new Tensor[] {dl};
+        }, prob);
+        if (rec == null) {
+            prob.close();
+        }
+        return loss;
+    }
+
+    /** Distillation loss (SPEC 5) of student logits against (constant) teacher logits. */
+    public static Tensor kdLoss(Tensor student, Tensor teacher) {
+        requireF32("kd_loss", student, teacher);
+        if (student.rank() != 2) {
+            throw new IllegalArgumentException("kd_loss: expected [N, K] logits, got " + student.shape());
+        }
+        sameShape("kd_loss", student, teacher);
+        Backend b = student.backend();
+        Tensor loss = empty(student, 1);
+        Tensor ps = like(student);
+        Tensor pt = like(student);
+        b.kdLoss(student, teacher, loss, ps, pt);
+        Node rec = Node.record(loss, "kd_loss", new Tensor[] {student}, (g, n) -> {
+            Tensor ds = like(student);
+            b.kdLossBackward(ps, pt, g, ds);
+            return new Tensor[] {ds};
+        }, ps, pt);
+        if (rec == null) {
+            ps.close();
+            pt.close();
+        }
+        return loss;
+    }
+}
