@@ -14,11 +14,19 @@
 #define BASQ_HD static inline
 #endif
 
-/* Step of the clip quantizer from its bound u and its bin b (SPEC 1.1). */
+/*
+ * Step of the clip quantizer from its bound u and its bin b (SPEC 1.1): d = u * (1 - b). When
+ * 1 - b is the float nearest 1/(n-1) for an integer level count n (the bin's initial value,
+ * which it keeps: it is never trained), the reference multiplies by the float nearest 1/(n-1)
+ * itself (ops.safetensors, clip_quant.*), not by the float difference 1 - fl(1 - 1/(n-1)),
+ * which is 1-2 ulps off; snap to it so the levels agree bit for bit.
+ */
 BASQ_HD float basq_clip_step(float u, float bin) {
     float a = 1.0f - bin;
     if (a >= 1.0f) return u;
     if (a <= 1.0f / 255.0f) return u / 255.0f;
+    float levels = rintf(1.0f / a);
+    if (fabsf(levels * a - 1.0f) < 1e-5f) a = 1.0f / levels;
     return u * a;
 }
 
