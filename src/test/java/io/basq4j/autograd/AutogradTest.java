@@ -76,7 +76,7 @@ class AutogradTest {
                 assertTrue(gmax > 1e-4, e.getKey() + " has a non-trivial gradient");
                 for (int k = 0; k < Math.min(v.length, 12); k++) {
                     int i = (k * 7919) % v.length;
-                    float h = 1e-2f;
+                    float h = 2e-3f;
                     float orig = v[i];
                     v[i] = orig + h;
                     t.copyFrom(v);
