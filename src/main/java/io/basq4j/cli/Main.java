@@ -10,7 +10,10 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "basq4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "BASQ sub-4-bit quantization (ECCV 2022) on the JVM.",
-        subcommands = {InfoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {InfoCommand.class, ModelsCommand.class, ParityCommand.class,
+            PipelineCommands.Pipeline.class, PipelineCommands.TrainSupernet.class, PipelineCommands.Search.class,
+            PipelineCommands.Finetune.class, PipelineCommands.TrainFp.class, PipelineCommands.RandomArchs.class,
+            CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -1,0 +1,212 @@
+package io.basq4j.cli;
+
+import io.basq4j.data.DataException;
+import io.basq4j.models.Supernet;
+import io.basq4j.pipeline.FinetuneStep;
+import io.basq4j.pipeline.Results;
+import io.basq4j.search.Architecture;
+import io.basq4j.search.KFoldSearch;
+import io.basq4j.train.RunConfig;
+import io.basq4j.train.RunLog;
+import io.basq4j.train.SupernetTraining;
+import io.basq4j.train.Teachers;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** The BASQ steps as subcommands: train-supernet, search, finetune, pipeline; and two baselines. */
+public final class PipelineCommands {
+    private PipelineCommands() {
+    }
+
+    /** Runs a step, turning the errors a user can cause into one-line messages. */
+    static int guarded(Callable<Integer> body) throws Exception {
+        try {
+            return body.call();
+        } catch (DataException | IllegalArgumentException | java.io.UncheckedIOException e) {
+            if (Main.debug()) {
+                e.printStackTrace();
+            }
+            throw new UserError(e.getMessage());
+        }
+    }
+
+    @Command(name = "train-supernet", mixinStandardHelpOptions = true,
+            description = "Step 1 (SPEC 5): train the BASQ supernet, phase a (activations quantized) then phase b "
+                    + "(weights too). Writes <run>/supernet.safetensors.")
+    public static final class TrainSupernet implements Callable<Integer> {
+        @Mixin
+        RunOptions opts;
+
+        @Option(names = "--resume", description = "continue from <run>/" + SupernetTraining.LAST)
+        boolean resume;
+
+        @Override
+        public Integer call() throws Exception {
+            return guarded(() -> {
+                RunConfig c = opts.config();
+                try (RunLog log = opts.open(c)) {
+                    SupernetTraining.run(c, opts.runDir(c), resume, log);
+                }
+                return 0;
+            });
+        }
+    }
+
+    @Command(name = "search", mixinStandardHelpOptions = true,
+            description = "Step 2 (SPEC 6): k-fold evolution search on <run>/supernet.safetensors. "
+                    + "Prints and writes the fold_accs / full_accs / archs block (<run>/search.json).")
+    public static final class Search implements Callable<Integer> {
+        @Mixin
+        RunOptions opts;
+
+        @Override
+        public Integer call() throws Exception {
+            return guarded(() -> {
+                RunConfig c = opts.config();
+                try (RunLog log = opts.open(c)) {
+                    KFoldSearch.run(c, opts.runDir(c), log);
+                }
+                return 0;
+            });
+        }
+    }
+
+    @Command(name = "finetune", mixinStandardHelpOptions = true,
+            description = "Step 3 (SPEC 7): finetune each fold's architecture of <run>/search.json from the supernet; "
+                    + "prints the finetuned accuracies and their mean, writes <run>/results.json.")
+    public static final class Finetune implements Callable<Integer> {
+        @Mixin
+        RunOptions opts;
+
+        @Override
+        public Integer call() throws Exception {
+            return guarded(() -> {
+                RunConfig c = opts.config();
+                Path dir = opts.runDir(c);
+                try (RunLog log = opts.open(c)) {
+                    FinetuneStep.Result ft = FinetuneStep.run(c, dir, log);
+                    try (Supernet probe = KFoldSearch.loadSupernet(c, dir)) {
+                        KFoldSearch.Result s = KFoldSearch.read(dir.resolve(KFoldSearch.RESULT),
+                                probe.searchedUnits(), probe.branches());
+                        Results.write(dir, c, null, s, ft, Map.of("finetune", ft.seconds()));
+                        Results.chart(dir, null, s, ft);
+                    }
+                }
+                return 0;
+            });
+        }
+    }
+
+    @Command(name = "pipeline", mixinStandardHelpOptions = true,
+            description = "All three steps in a row (train-supernet, search, finetune) in one run directory, "
+                    + "ending with results.json and results.png.")
+    public static final class Pipeline implements Callable<Integer> {
+        @Mixin
+        RunOptions opts;
+
+        @Option(names = "--resume", description = "continue supernet training from its last checkpoint")
+        boolean resume;
+
+        @Override
+        public Integer call() throws Exception {
+            return guarded(() -> {
+                RunConfig c = opts.config();
+                Path dir = opts.runDir(c);
+                try (RunLog log = opts.open(c)) {
+                    long t0 = System.nanoTime();
+                    log.info("BASQ pipeline, preset %s, run directory %s", c.preset, dir);
+                    SupernetTraining.Result tr = SupernetTraining.run(c, dir, resume, log);
+                    KFoldSearch.Result s = KFoldSearch.run(c, dir, log);
+                    FinetuneStep.Result ft = FinetuneStep.run(c, dir, log);
+                    Map<String, Double> t = new LinkedHashMap<>();
+                    t.put("train_supernet", tr.seconds());
+                    t.put("search", s.seconds());
+                    t.put("finetune", ft.seconds());
+                    t.put("total", (System.nanoTime() - t0) / 1e9);
+                    Results.write(dir, c, tr.curve(), s, ft, t);
+                    Results.chart(dir, tr.curve(), s, ft);
+                    log.plain("");
+                    KFoldSearch.print(s, log);
+                    log.plain("finetuned_accs " + ft.folds().stream()
+                            .map(r -> String.format(Locale.ROOT, "%.2f", r.best()))
+                            .reduce((a, b) -> a + " " + b).orElse(""));
+                    log.plain(String.format(Locale.ROOT, "mean %.2f", ft.mean()));
+                    log.info("done in %s: %s, %s", RunLog.duration(t.get("total")), dir.resolve(Results.JSON_FILE),
+                            dir.resolve(Results.CHART_FILE));
+                }
+                return 0;
+            });
+        }
+    }
+
+    @Command(name = "train-fp", mixinStandardHelpOptions = true,
+            description = "Train the full-precision MobileNet-v2 (teacher and baseline); prints its top-1 accuracy "
+                    + "and writes <run>/" + Teachers.FILE + ".")
+    public static final class TrainFp implements Callable<Integer> {
+        @Mixin
+        RunOptions opts;
+
+        @Option(names = "--epochs", paramLabel = "N", description = "training epochs (default: --teacher-epochs)")
+        Integer epochs;
+
+        @Override
+        public Integer call() throws Exception {
+            return guarded(() -> {
+                RunConfig c = opts.config();
+                try (RunLog log = opts.open(c)) {
+                    double acc = Teachers.train(c, opts.runDir(c).resolve(Teachers.FILE),
+                            epochs != null ? epochs : c.teacherEpochs, log);
+                    log.plain(String.format(Locale.ROOT, "fp_top1 %.2f", acc));
+                }
+                return 0;
+            });
+        }
+    }
+
+    @Command(name = "random", mixinStandardHelpOptions = true,
+            description = "Accuracy of random architectures of the trained supernet on the whole validation set "
+                    + "(the baseline the search must beat).")
+    public static final class RandomArchs implements Callable<Integer> {
+        @Mixin
+        RunOptions opts;
+
+        @Option(names = "--count", paramLabel = "N", defaultValue = "10", description = "architectures (default 10)")
+        int count;
+
+        @Override
+        public Integer call() throws Exception {
+            return guarded(() -> {
+                RunConfig c = opts.config();
+                Path dir = opts.runDir(c);
+                try (RunLog log = opts.open(c); Supernet model = KFoldSearch.loadSupernet(c, dir);
+                        KFoldSearch.ValidationSet val = new KFoldSearch.ValidationSet(c)) {
+                    Random r = new Random(c.seed + 4242);
+                    int[] all = new int[val.batches()];
+                    for (int i = 0; i < all.length; i++) {
+                        all[i] = i;
+                    }
+                    List<Double> accs = new ArrayList<>();
+                    for (int i = 0; i < count; i++) {
+                        Architecture a = Architecture.random(r, model.searchedUnits(), model.branches());
+                        int[] g = a.genes();
+                        double acc = val.accuracy(x -> model.forward(x, g), all);
+                        accs.add(acc);
+                        log.info("random %d: %s  %.2f%%", i, a, acc);
+                    }
+                    log.plain(String.format(Locale.ROOT, "random_mean %.2f",
+                            accs.stream().mapToDouble(Double::doubleValue).average().orElse(0)));
+                }
+                return 0;
+            });
+        }
+    }
+}

@@ -1,0 +1,234 @@
+package io.basq4j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.basq4j.kernels.CpuKernels;
+import io.basq4j.train.RunConfig;
+import io.basq4j.train.RunLog;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import picocli.CommandLine.Option;
+
+/**
+ * The options every pipeline command shares: a preset, the run directory, and one flag per
+ * setting that overrides the preset. A later step run on an existing run directory starts from
+ * that run's saved configuration ({@code config.json}) unless {@code --preset} is given.
+ */
+public final class RunOptions {
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    @Option(names = "--preset", paramLabel = "NAME",
+            description = "fashion (default: Fashion-MNIST, 2-bit MobileNet-v2, ~20 min on 2 cores), smoke (seconds, "
+                    + "synthetic data), imagenet-paper (the reference hyper-parameters, for a GPU)")
+    String preset;
+
+    @Option(names = "--run", paramLabel = "DIR", description = "run directory (default: runs/<preset>)")
+    Path run;
+
+    @Option(names = "--dataset", paramLabel = "KIND", description = "fashion, imagefolder or synthetic")
+    String dataset;
+
+    @Option(names = "--data", paramLabel = "DIR",
+            description = "data directory (fashion: IDX files, default /usr/share/datasets/fashion-mnist; "
+                    + "imagefolder: a folder with train/ and val/)")
+    String data;
+
+    @Option(names = "--train-limit", paramLabel = "N", description = "training examples used (0: all)")
+    Integer trainLimit;
+
+    @Option(names = "--val-limit", paramLabel = "N", description = "validation examples used (0: all)")
+    Integer valLimit;
+
+    @Option(names = "--batch", paramLabel = "N", description = "training batch size")
+    Integer batch;
+
+    @Option(names = "--eval-batch", paramLabel = "N", description = "validation batch size (B of SPEC 6)")
+    Integer evalBatch;
+
+    @Option(names = "--workers", paramLabel = "N", description = "data decoding threads")
+    Integer workers;
+
+    @Option(names = "--arch", paramLabel = "NAME", description = "mobilenetv2, resnet18 or resnet20")
+    String arch;
+
+    @Option(names = "--width", paramLabel = "X", description = "width multiplier")
+    Double width;
+
+    @Option(names = "--divisor", paramLabel = "N", description = "channel divisor of make_divisible")
+    Integer divisor;
+
+    @Option(names = "--resolution", paramLabel = "PX", description = "input resolution")
+    Integer resolution;
+
+    @Option(names = "--in-channels", paramLabel = "N", description = "input channels")
+    Integer inChannels;
+
+    @Option(names = "--classes", paramLabel = "N", description = "number of classes")
+    Integer classes;
+
+    @Option(names = "--bits", paramLabel = "B", description = "bits of weights and activations (2, 3 or 4)")
+    Integer bits;
+
+    @Option(names = "--branches", paramLabel = "L", description = "clip branches per searched unit")
+    Integer branches;
+
+    @Option(names = "--l2", paramLabel = "LIST", split = ",",
+            description = "l2 decay of each branch's upper bound, comma-separated")
+    double[] l2;
+
+    @Option(names = "--dropout", paramLabel = "P", description = "dropout before the classifier")
+    Float dropout;
+
+    @Option(names = "--iters", paramLabel = "N", description = "supernet iterations per phase")
+    Long iters;
+
+    @Option(names = "--lr", paramLabel = "X", description = "Adam learning rate of supernet training")
+    Double lr;
+
+    @Option(names = "--teacher", paramLabel = "WHAT",
+            description = "none (cross-entropy), train (train a full-precision teacher first) or a checkpoint file")
+    String teacher;
+
+    @Option(names = "--teacher-epochs", paramLabel = "N", description = "epochs of the full-precision teacher")
+    Integer teacherEpochs;
+
+    @Option(names = "--checkpoint-every", paramLabel = "N", description = "checkpoint every N iterations")
+    Long checkpointEvery;
+
+    @Option(names = "--log-every", paramLabel = "N", description = "progress line every N iterations")
+    Integer logEvery;
+
+    @Option(names = "--folds", paramLabel = "K", description = "folds of the search (k)")
+    Integer folds;
+
+    @Option(names = "--population", paramLabel = "P", description = "evolution population")
+    Integer population;
+
+    @Option(names = "--parents", paramLabel = "T", description = "evolution parents (top-T)")
+    Integer parents;
+
+    @Option(names = "--mutations", paramLabel = "M", description = "mutants per generation")
+    Integer mutations;
+
+    @Option(names = "--crossovers", paramLabel = "X", description = "crossovers per generation")
+    Integer crossovers;
+
+    @Option(names = "--mutation-prob", paramLabel = "P", description = "probability of resampling a gene")
+    Double mutationProb;
+
+    @Option(names = "--generations", paramLabel = "E", description = "evolution generations")
+    Integer generations;
+
+    @Option(names = "--finetune-epochs", paramLabel = "N", description = "finetuning epochs per fold")
+    Integer finetuneEpochs;
+
+    @Option(names = "--finetune-batches", paramLabel = "N", description = "batches per finetuning epoch (0: all)")
+    Integer finetuneBatches;
+
+    @Option(names = "--finetune-lr", paramLabel = "X", description = "finetuning learning rate")
+    Double finetuneLr;
+
+    @Option(names = "--seed", paramLabel = "N", description = "random seed")
+    Long seed;
+
+    @Option(names = "--device", paramLabel = "DEV", description = "cpu, cuda or auto")
+    String device;
+
+    @Option(names = "--threads", paramLabel = "N", description = "CPU threads of the kernels and BLAS")
+    Integer threads;
+
+    /** The configuration: saved run config or preset, then the flags given. */
+    public RunConfig config() {
+        RunConfig c;
+        Path saved = runDir(null).resolve("config.json");
+        if (preset == null && run != null && Files.exists(saved)) {
+            try {
+                c = JSON.readValue(saved.toFile(), RunConfig.class);
+            } catch (IOException e) {
+                throw new UserError("cannot read " + saved + ": " + e.getMessage());
+            }
+        } else {
+            try {
+                c = RunConfig.preset(preset == null ? "fashion" : preset);
+            } catch (IllegalArgumentException e) {
+                throw new UserError(e.getMessage(), 2);
+            }
+        }
+        if (dataset != null) c.dataset = dataset;
+        if (data != null) c.dataDir = data;
+        if (trainLimit != null) c.trainLimit = trainLimit;
+        if (valLimit != null) c.valLimit = valLimit;
+        if (batch != null) c.batch = batch;
+        if (evalBatch != null) c.evalBatch = evalBatch;
+        if (workers != null) c.workers = workers;
+        if (arch != null) c.arch = arch;
+        if (width != null) c.width = width;
+        if (divisor != null) c.divisor = divisor;
+        if (resolution != null) c.resolution = resolution;
+        if (inChannels != null) c.inChannels = inChannels;
+        if (classes != null) c.classes = classes;
+        if (bits != null) c.bits = bits;
+        if (branches != null) {
+            c.branches = branches;
+            if (l2 == null && branches <= io.basq4j.models.ModelConfig.DEFAULT_L2.length) {
+                c.l2 = Arrays.copyOf(io.basq4j.models.ModelConfig.DEFAULT_L2, branches);
+            }
+        }
+        if (l2 != null) c.l2 = l2;
+        if (dropout != null) c.dropout = dropout;
+        if (iters != null) c.itersPerPhase = iters;
+        if (lr != null) c.lr = lr;
+        if (teacher != null) c.teacher = teacher;
+        if (teacherEpochs != null) c.teacherEpochs = teacherEpochs;
+        if (checkpointEvery != null) c.checkpointEvery = checkpointEvery;
+        if (logEvery != null) c.logEvery = logEvery;
+        if (folds != null) c.folds = folds;
+        if (population != null) c.population = population;
+        if (parents != null) c.parents = parents;
+        if (mutations != null) c.mutations = mutations;
+        if (crossovers != null) c.crossovers = crossovers;
+        if (mutationProb != null) c.mutationProb = mutationProb;
+        if (generations != null) c.generations = generations;
+        if (finetuneEpochs != null) c.finetuneEpochs = finetuneEpochs;
+        if (finetuneBatches != null) c.finetuneBatches = finetuneBatches;
+        if (finetuneLr != null) c.finetuneLr = finetuneLr;
+        if (seed != null) c.seed = seed;
+        if (device != null) c.device = device;
+        if (threads != null) c.threads = threads;
+        try {
+            c.validate();
+        } catch (IllegalArgumentException e) {
+            throw new UserError(e.getMessage(), 2);
+        }
+        return c;
+    }
+
+    /** The run directory (given, or runs/<preset>). */
+    public Path runDir(RunConfig c) {
+        if (run != null) {
+            return run;
+        }
+        return Path.of("runs", c != null ? c.preset : preset == null ? "fashion" : preset);
+    }
+
+    /** Creates the run directory, saves the configuration, sets threads, opens the log. */
+    public RunLog open(RunConfig c) {
+        Path dir = runDir(c);
+        try {
+            Files.createDirectories(dir);
+            Path tmp = dir.resolve("config.json.tmp");
+            JSON.writeValue(tmp.toFile(), c);
+            Files.move(tmp, dir.resolve("config.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UserError("cannot write to run directory " + dir + ": " + e.getMessage());
+        }
+        if (c.threads > 0) {
+            CpuKernels.basq_set_num_threads(c.threads);
+            CpuKernels.basq_blas_set_num_threads(c.threads);
+        }
+        return new RunLog(System.out, dir.resolve("log.txt"));
+    }
+}

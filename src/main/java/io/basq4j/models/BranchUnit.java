@@ -1,0 +1,89 @@
+package io.basq4j.models;
+
+import io.basq4j.autograd.F;
+import io.basq4j.nn.BatchNorm2d;
+import io.basq4j.nn.Init;
+import io.basq4j.nn.ModuleList;
+import io.basq4j.nn.ReLU;
+import io.basq4j.nn.Sequential;
+import io.basq4j.nn.quant.ClipQuantizer;
+import io.basq4j.nn.quant.QConv2d;
+import io.basq4j.tensor.Tensor;
+
+/**
+ * The searched 3x3 unit U3[j] of SPEC 2:
+ * {@code y = BN_c[j](ReLU(BN_b[j](QConv3x3_s(Q_clip[j](BN_a[j](x))))) + skip(x))}, with the
+ * convolution weights shared by all branches. The convolution is depthwise in MobileNet-v2
+ * (cin == cout, skip = identity or s x s pooling) and full in the ResNets (SPEC 4: skip =
+ * F(cin -> cout) with the unit's stride).
+ *
+ * <p>Not a module itself: its modules live in the owning block under the reference names
+ * {@code branch_bn_q_k.{j}} (0: BN_a[j], 1: Q_clip[j]), {@code convk}, {@code branch_bn_k.{j}}
+ * (0: BN_b[j], 1: ReLU) and {@code bnk_last.{j}} (BN_c[j]); the static factories build them.
+ */
+final class BranchUnit {
+    private final ModuleList<Sequential> bnQuant;
+    private final QConv2d conv;
+    private final ModuleList<Sequential> bnRelu;
+    private final ModuleList<BatchNorm2d> last;
+    private final int cin;
+    private final int cout;
+    private final int stride;
+
+    BranchUnit(ModuleList<Sequential> bnQuant, QConv2d conv, ModuleList<Sequential> bnRelu,
+            ModuleList<BatchNorm2d> last) {
+        this.bnQuant = bnQuant;
+        this.conv = conv;
+        this.bnRelu = bnRelu;
+        this.last = last;
+        this.cin = conv.inChannels();
+        this.cout = conv.outChannels();
+        this.stride = conv.stride();
+    }
+
+    /** Per branch: BN_a[j], Q_clip[j]. */
+    static ModuleList<Sequential> bnQuant(Init init, int channels, int bits, int branches) {
+        ModuleList<Sequential> l = new ModuleList<>();
+        for (int j = 0; j < branches; j++) {
+            l.add(new Sequential(new BatchNorm2d(init, channels), new ClipQuantizer(init, bits, j)));
+        }
+        return l;
+    }
+
+    /** Per branch: BN_b[j], ReLU. */
+    static ModuleList<Sequential> bnRelu(Init init, int channels, int branches) {
+        ModuleList<Sequential> l = new ModuleList<>();
+        for (int j = 0; j < branches; j++) {
+            l.add(new Sequential(new BatchNorm2d(init, channels), new ReLU()));
+        }
+        return l;
+    }
+
+    /** Per branch: BN_c[j]. */
+    static ModuleList<BatchNorm2d> last(Init init, int channels, int branches) {
+        ModuleList<BatchNorm2d> l = new ModuleList<>();
+        for (int j = 0; j < branches; j++) {
+            l.add(new BatchNorm2d(init, channels));
+        }
+        return l;
+    }
+
+    int outSize(int h) {
+        return conv.outSize(h);
+    }
+
+    /** The skip: F(cin -> cout) and s x s pooling, on whichever side keeps the tensor smaller. */
+    private Tensor skip(Tensor x) {
+        if (cout > cin) {
+            return F.flexSkip(SkipPool.pool(x, stride), cout, 1);
+        }
+        return SkipPool.pool(F.flexSkip(x, cout, 1), stride);
+    }
+
+    Tensor forward(Tensor x, int branch) {
+        Tensor a = bnQuant.get(branch).forward(x);
+        a = conv.forward(a);
+        a = bnRelu.get(branch).forward(a);
+        return last.get(branch).forward(F.add(a, skip(x)));
+    }
+}

@@ -1,0 +1,42 @@
+package io.basq4j.models;
+
+import io.basq4j.autograd.F;
+import io.basq4j.nn.BatchNorm2d;
+import io.basq4j.nn.Init;
+import io.basq4j.nn.ReLU;
+import io.basq4j.nn.Sequential;
+import io.basq4j.nn.quant.LsqActQuantizer;
+import io.basq4j.nn.quant.QConv2d;
+import io.basq4j.tensor.Tensor;
+
+/**
+ * The 1x1 unit U1(cin -> cout) of SPEC 2:
+ * {@code y = BN_c(ReLU(BN_b(QConv1x1(Q_lsq(BN_a(x))))) + F(cin -> cout)(x))}.
+ *
+ * <p>Not a module itself: its modules live in the owning block under the reference names
+ * {@code bn_qconv_bn_relu_k} (a sequence 0: BN_a, 1: Q_lsq, 2: QConv, 3: BN_b, 4: ReLU) and
+ * {@code bnk_last} (BN_c); {@link #sequence} builds the first.
+ */
+final class PointwiseUnit {
+    private final Sequential body;
+    private final BatchNorm2d last;
+    private final int cout;
+
+    PointwiseUnit(Sequential body, BatchNorm2d last) {
+        this.body = body;
+        this.last = last;
+        QConv2d conv = body.get(2);
+        this.cout = conv.outChannels();
+    }
+
+    /** BN_a, Q_lsq, QConv1x1, BN_b, ReLU. */
+    static Sequential sequence(Init init, int cin, int cout, int bits) {
+        return new Sequential(new BatchNorm2d(init, cin), new LsqActQuantizer(init, cin, bits),
+                new QConv2d(init, cin, cout, 1, 1, 0, 1, bits), new BatchNorm2d(init, cout), new ReLU());
+    }
+
+    Tensor forward(Tensor x) {
+        Tensor a = body.forward(x);
+        return last.forward(F.add(a, F.flexSkip(x, cout, 1)));
+    }
+}
