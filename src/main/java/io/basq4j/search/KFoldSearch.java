@@ -1,0 +1,245 @@
+package io.basq4j.search;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.basq4j.data.Batch;
+import io.basq4j.data.DataLoader;
+import io.basq4j.data.Dataset;
+import io.basq4j.data.Folds;
+import io.basq4j.models.Models;
+import io.basq4j.models.Supernet;
+import io.basq4j.tensor.Device;
+import io.basq4j.tensor.Tensor;
+import io.basq4j.train.Checkpoint;
+import io.basq4j.train.DataSources;
+import io.basq4j.train.Evaluation;
+import io.basq4j.train.RunConfig;
+import io.basq4j.train.RunLog;
+import io.basq4j.train.SupernetTraining;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * Step 2 (SPEC 6): k-fold evolution search over the trained supernet. The validation set is
+ * decoded once, kept as tensors on the model's device, and split into k folds of consecutive
+ * batches; per fold an {@link Evolution} maximizes the top-1 accuracy on that fold, and the
+ * winner's full accuracy is measured on every batch outside it. A batch's correct count is
+ * memoized per architecture, so no (architecture, batch) pair is evaluated twice.
+ */
+public final class KFoldSearch {
+    public static final String RESULT = "search.json";
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** The block step 3 consumes: per fold, the fold accuracy, full accuracy and architecture. */
+    public record Result(List<Double> foldAccs, List<Double> fullAccs, List<int[]> archs, List<Integer> evaluated,
+            double seconds) {
+    }
+
+    private KFoldSearch() {
+    }
+
+    /** The supernet with its trained state, weights quantized as at the end of step 1, in eval mode. */
+    public static Supernet loadSupernet(RunConfig c, Path runDir) {
+        Path file = runDir.resolve(SupernetTraining.FINAL);
+        if (!Files.exists(file)) {
+            throw new IllegalArgumentException("no trained supernet at " + file + " (run 'train-supernet --run "
+                    + runDir + "' first)");
+        }
+        Checkpoint ck = Checkpoint.load(file);
+        Supernet model = Models.create(c.arch, c.modelConfig());
+        try {
+            ck.restoreModel(model);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+        model.setWeightQuantization(Boolean.parseBoolean(ck.meta("weight_quant", "true")), false);
+        model.eval();
+        return model;
+    }
+
+    /** Validation batches decoded once, as (images on the device, labels). */
+    public static final class ValidationSet implements AutoCloseable {
+        final List<Tensor> images = new ArrayList<>();
+        final List<long[]> labels = new ArrayList<>();
+        final List<Integer> sizes = new ArrayList<>();
+
+        public ValidationSet(RunConfig c) {
+            Dataset val = DataSources.val(c);
+            Device dev = c.device();
+            try (DataLoader loader = DataLoader.builder(val).batchSize(c.evalBatch).workers(c.workers).build()) {
+                for (Batch b : loader.cacheAll()) {
+                    images.add(Tensor.of(dev, b.images(), b.n(), b.c(), b.h(), b.w()).detach());
+                    labels.add(b.labels());
+                    sizes.add(b.n());
+                }
+            }
+        }
+
+        public int batches() {
+            return images.size();
+        }
+
+        /** Accuracy (%) of {@code forward} on the listed batches. */
+        public double accuracy(java.util.function.UnaryOperator<Tensor> forward, int[] batchIdx) {
+            long correct = 0;
+            for (int b : batchIdx) {
+                correct += Evaluation.correct(forward, images.get(b), labels.get(b));
+            }
+            return 100.0 * correct / Math.max(1, examples(batchIdx));
+        }
+
+        public long examples(int[] batchIdx) {
+            long n = 0;
+            for (int b : batchIdx) {
+                n += sizes.get(b);
+            }
+            return n;
+        }
+
+        @Override
+        public void close() {
+            images.forEach(Tensor::close);
+        }
+    }
+
+    /** Memoized correct counts of (architecture, batch). */
+    static final class Scorer {
+        private final Supernet model;
+        private final ValidationSet val;
+        private final Map<Architecture, int[]> counts = new HashMap<>();
+
+        Scorer(Supernet model, ValidationSet val) {
+            this.model = model;
+            this.val = val;
+        }
+
+        double accuracy(Architecture a, int[] batchIdx) {
+            int[] cs = counts.computeIfAbsent(a, k -> {
+                int[] z = new int[val.batches()];
+                java.util.Arrays.fill(z, -1);
+                return z;
+            });
+            long correct = 0;
+            int[] sel = a.genes();
+            for (int b : batchIdx) {
+                if (cs[b] < 0) {
+                    cs[b] = Evaluation.correct(x -> model.forward(x, sel), val.images.get(b), val.labels.get(b));
+                }
+                correct += cs[b];
+            }
+            return 100.0 * correct / Math.max(1, val.examples(batchIdx));
+        }
+    }
+
+    public static Result run(RunConfig c, Path runDir, RunLog log) {
+        c.validate();
+        long t0 = System.nanoTime();
+        try (Supernet model = loadSupernet(c, runDir); ValidationSet val = new ValidationSet(c)) {
+            Folds folds = new Folds(val.batches(), c.folds);
+            log.info("k-fold evolution search: %d validation batches of %d, %d folds of %d batches; population %d, "
+                    + "%d generations", val.batches(), c.evalBatch, c.folds, folds.batchesPerFold(), c.population,
+                    c.generations);
+            Scorer scorer = new Scorer(model, val);
+            List<Double> foldAccs = new ArrayList<>();
+            List<Double> fullAccs = new ArrayList<>();
+            List<int[]> archs = new ArrayList<>();
+            List<Integer> evaluated = new ArrayList<>();
+            for (int f = 0; f < c.folds; f++) {
+                int[] in = folds.fold(f);
+                int[] out = folds.complement(f);
+                int fold = f;
+                long tf = System.nanoTime();
+                Evolution evo = new Evolution(c.evolution(), model.searchedUnits(), model.branches(),
+                        c.seed * 1000 + f, a -> scorer.accuracy(a, in));
+                Evolution.Result r = evo.run((gen, total, best, fit, n) -> log.info(
+                        "fold %d/%d  generation %d/%d  best %.2f%%  evaluated %d  ETA %s", fold + 1, c.folds, gen,
+                        total, fit, n, RunLog.duration((System.nanoTime() - tf) / 1e9 / gen
+                                * ((total - gen) + (long) (c.folds - fold - 1) * (total + 1)))));
+                double full = out.length == 0 ? r.fitness() : scorer.accuracy(r.best(), out);
+                foldAccs.add(round2(r.fitness()));
+                fullAccs.add(round2(full));
+                archs.add(r.best().genes());
+                evaluated.add(r.evaluated());
+                log.info("fold %d: %s  fold acc %.2f%%  full acc %.2f%%  (%d architectures evaluated)", f, r.best(),
+                        r.fitness(), full, r.evaluated());
+            }
+            double secs = (System.nanoTime() - t0) / 1e9;
+            Result res = new Result(foldAccs, fullAccs, archs, evaluated, secs);
+            write(runDir.resolve(RESULT), res);
+            print(res, log);
+            return res;
+        }
+    }
+
+    static double round2(double v) {
+        return Math.round(v * 100) / 100.0;
+    }
+
+    /** Prints the fold_accs / full_accs / archs block. */
+    public static void print(Result r, RunLog log) {
+        log.plain("fold_accs " + join(r.foldAccs()));
+        log.plain("full_accs " + join(r.fullAccs()));
+        log.plain("archs " + r.archs().stream().map(java.util.Arrays::toString)
+                .collect(Collectors.joining(", ", "[", "]")));
+    }
+
+    static String join(List<Double> v) {
+        return v.stream().map(d -> String.format(Locale.ROOT, "%.2f", d)).collect(Collectors.joining(" "));
+    }
+
+    public static void write(Path file, Result r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("fold_accs", r.foldAccs());
+        m.put("full_accs", r.fullAccs());
+        m.put("archs", r.archs());
+        m.put("evaluated", r.evaluated());
+        m.put("seconds", r.seconds());
+        try {
+            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+            JSON.writeValue(tmp.toFile(), m);
+            Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Reads a search result written by {@link #write}. */
+    @SuppressWarnings("unchecked")
+    public static Result read(Path file, int units, int branches) {
+        Map<String, Object> m;
+        try {
+            m = JSON.readValue(file.toFile(), Map.class);
+        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
+            throw new IllegalArgumentException("no search result at " + file + " (run 'search' first)");
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read search result " + file + ": " + e.getMessage());
+        }
+        try {
+            List<Double> fold = ((List<Number>) m.get("fold_accs")).stream().map(Number::doubleValue).toList();
+            List<Double> full = ((List<Number>) m.get("full_accs")).stream().map(Number::doubleValue).toList();
+            List<int[]> archs = new ArrayList<>();
+            for (List<Number> a : (List<List<Number>>) m.get("archs")) {
+                int[] g = a.stream().mapToInt(Number::intValue).toArray();
+                archs.add(Architecture.parse(java.util.Arrays.toString(g), units, branches).genes());
+            }
+            if (fold.size() != archs.size() || full.size() != archs.size()) {
+                throw new IllegalArgumentException("fold_accs, full_accs and archs differ in length");
+            }
+            return new Result(fold, full, archs, List.of(), 0);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("search result " + file + " is malformed: " + e.getMessage());
+        }
+    }
+}

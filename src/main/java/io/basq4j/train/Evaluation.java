@@ -1,0 +1,41 @@
+package io.basq4j.train;
+
+import io.basq4j.data.Batch;
+import io.basq4j.nn.Module;
+import io.basq4j.tensor.Device;
+import io.basq4j.tensor.Scope;
+import io.basq4j.tensor.Tensor;
+import java.util.function.UnaryOperator;
+
+/** Top-1 accuracy of a model in evaluation mode (running BN statistics, no dropout). */
+public final class Evaluation {
+    private Evaluation() {
+    }
+
+    /** Correct predictions on one batch; {@code forward} maps images to logits. */
+    public static int correct(UnaryOperator<Tensor> forward, Tensor images, long[] labels) {
+        try (Scope s = Scope.open()) {
+            float[] logits = forward.apply(images).toFloatArray();
+            return Accuracy.correctTopK(logits, labels, labels.length, logits.length / labels.length, 1);
+        }
+    }
+
+    /** Accuracy in percent over every batch of {@code batches}; the model is put in evaluation mode. */
+    public static double accuracy(UnaryOperator<Tensor> forward, Iterable<Batch> batches, Device dev, Module model) {
+        boolean was = model.isTraining();
+        model.eval();
+        long correct = 0;
+        long total = 0;
+        try {
+            for (Batch b : batches) {
+                try (Scope s = Scope.open()) {
+                    correct += correct(forward, Training.images(b, dev), b.labels());
+                }
+                total += b.n();
+            }
+        } finally {
+            model.train(was);
+        }
+        return total == 0 ? 0 : 100.0 * correct / total;
+    }
+}

@@ -1,0 +1,78 @@
+package io.basq4j.train;
+
+import io.basq4j.autograd.Autograd;
+import io.basq4j.autograd.F;
+import io.basq4j.data.Batch;
+import io.basq4j.data.DataLoader;
+import io.basq4j.models.Supernet;
+import io.basq4j.tensor.Device;
+import io.basq4j.tensor.Scope;
+import io.basq4j.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.ToDoubleBiFunction;
+
+/**
+ * Step 3 (SPEC 7): for one fold's architecture, starting from the supernet: fixed selection,
+ * training mode, cross-entropy, SGD with Nesterov momentum and a cosine schedule stepped per
+ * epoch, gradient norm clipped; only biases and clip bounds learn. After each epoch the fold's
+ * full accuracy is measured; the result is the best of the accuracy before finetuning and after
+ * each epoch.
+ */
+public final class Finetuning {
+    /** One fold's finetuning: accuracy before, after each epoch, and the best. */
+    public record FoldResult(int fold, int[] arch, double before, List<Double> perEpoch, double best) {
+    }
+
+    private Finetuning() {
+    }
+
+    /**
+     * Finetunes {@code model} (already holding the supernet state) on {@code arch}.
+     * {@code fullAccuracy} measures the fold's full accuracy of the model for an architecture.
+     */
+    public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
+            ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, RunLog log) {
+        Device dev = c.device();
+        model.checkSelection(arch);
+        int perEpoch = c.finetuneBatches > 0 ? c.finetuneBatches : train.batches();
+        CosineSchedule lr = new CosineSchedule(c.finetuneLr, c.finetuneEpochs);
+        List<Tensor> params = Training.trainable(model);
+        List<Double> accs = new ArrayList<>();
+        double best = before;
+        try (Sgd sgd = new Sgd(Training.finetuneGroups(model, c.l2), c.finetuneMomentum, true)) {
+            Training.BatchStream data = new Training.BatchStream(train, 0);
+            for (int e = 0; e < c.finetuneEpochs; e++) {
+                model.train();
+                double rate = lr.at(e);
+                double lossSum = 0;
+                for (int i = 0; i < perEpoch; i++) {
+                    Batch b = data.next();
+                    model.dropout().setOffset(((long) e * perEpoch + i) << 32);
+                    try (Scope s = Scope.open()) {
+                        Tensor loss = F.crossEntropy(model.forward(Training.images(b, dev), arch),
+                                Training.labels(b, dev));
+                        lossSum += loss.item();
+                        Autograd.backward(loss);
+                    }
+                    GradClip.clipNorm(params, c.gradClip);
+                    sgd.step(rate);
+                    sgd.zeroGrad();
+                }
+                model.eval();
+                double acc = fullAccuracy.applyAsDouble(model, arch);
+                accs.add(acc);
+                best = Math.max(best, acc);
+                log.info("finetune fold %d  epoch %d/%d  lr %.3g  loss %.4f  full acc %.2f%%", fold, e + 1,
+                        c.finetuneEpochs, rate, lossSum / perEpoch, acc);
+            }
+        }
+        return new FoldResult(fold, arch, before, accs, best);
+    }
+
+    /** Mean of the folds' best accuracies. */
+    public static double mean(List<FoldResult> rs) {
+        return rs.stream().mapToDouble(FoldResult::best).average().orElse(Double.NaN);
+    }
+
+}

@@ -1,0 +1,175 @@
+package io.basq4j.train;
+
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import io.basq4j.models.ModelConfig;
+import io.basq4j.search.Evolution;
+import io.basq4j.tensor.Device;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Every setting of the three BASQ steps (SPEC 5-7), with named presets. Plain fields, so that
+ * command-line flags can override a preset field by field and the whole configuration can be
+ * written to {@code results.json}.
+ */
+public final class RunConfig {
+    public static final List<String> PRESETS = List.of("fashion", "smoke", "imagenet-paper");
+
+    public String preset = "fashion";
+
+    // ---- data
+    /** fashion (IDX files), imagefolder (train/ and val/ class folders), synthetic (generated in memory). */
+    public String dataset = "fashion";
+    /** Data directory; null means the dataset's default. */
+    public String dataDir;
+    /** Training examples used (0: all); a stratified subset with the run's seed. */
+    public int trainLimit;
+    /** Validation examples used (0: all), in file order. */
+    public int valLimit;
+    public int batch = 128;
+    public int evalBatch = 500;
+    public int workers = 2;
+    public boolean hflip = true;
+
+    // ---- model
+    public String arch = "mobilenetv2";
+    public double width = 0.5;
+    public int divisor = 8;
+    public int resolution = 32;
+    public int inChannels = 1;
+    public int classes = 10;
+    public int bits = 2;
+    public int branches = 7;
+    public double[] l2 = ModelConfig.DEFAULT_L2.clone();
+    public float dropout = 0.2f;
+
+    // ---- step 1: supernet training (SPEC 5)
+    public long itersPerPhase = 1000;
+    public double lr = 1e-3;
+    public double convWeightDecay = 5e-6;
+    public double gradClip = 10;
+    /** none, train (a full-precision teacher trained first), or a teacher checkpoint file. */
+    public String teacher = "none";
+    public int teacherEpochs = 1;
+    public double teacherLr = 2e-3;
+    public long checkpointEvery = 500;
+    public int logEvery = 50;
+
+    // ---- step 2: k-fold evolution search (SPEC 6)
+    public int folds = 4;
+    public int population = 45;
+    public int parents = 10;
+    public int mutations = 15;
+    public int crossovers = 15;
+    public double mutationProb = 0.1;
+    public int generations = 20;
+
+    // ---- step 3: finetuning (SPEC 7)
+    public int finetuneEpochs = 3;
+    /** Batches per finetuning epoch (0: a full pass over the training data). */
+    public int finetuneBatches;
+    public double finetuneLr = 7.5e-6;
+    public double finetuneMomentum = 0.9;
+
+    // ---- run
+    public long seed = 1;
+    public String device = "cpu";
+    public int threads;
+
+    /** The named preset; flags then override single fields. */
+    public static RunConfig preset(String name) {
+        RunConfig c = new RunConfig();
+        switch (name.toLowerCase(Locale.ROOT)) {
+            case "fashion" -> {
+                // Fashion-MNIST, 2-bit MobileNet-v2 (width 0.5), sized for about 20 minutes on two cores.
+                c.preset = "fashion";
+            }
+            case "smoke" -> {
+                // Seconds: a tiny synthetic data set and network, for tests.
+                c.preset = "smoke";
+                c.dataset = "synthetic";
+                c.trainLimit = 256;
+                c.valLimit = 128;
+                c.batch = 32;
+                c.evalBatch = 32;
+                c.workers = 1;
+                c.width = 0.25;
+                c.itersPerPhase = 12;
+                c.lr = 3e-3;
+                c.checkpointEvery = 10;
+                c.logEvery = 4;
+                c.folds = 2;
+                c.population = 6;
+                c.parents = 3;
+                c.mutations = 2;
+                c.crossovers = 2;
+                c.generations = 2;
+                c.finetuneEpochs = 2;
+                c.finetuneBatches = 3;
+            }
+            case "imagenet-paper" -> {
+                // The reference hyper-parameters of SPEC 5-7 (for a GPU).
+                c.preset = "imagenet-paper";
+                c.dataset = "imagefolder";
+                c.batch = 768;
+                c.evalBatch = 100;
+                c.workers = 8;
+                c.width = 1.0;
+                c.divisor = 1;
+                c.resolution = 224;
+                c.inChannels = 3;
+                c.classes = 1000;
+                c.itersPerPhase = 466_000;
+                c.lr = 3.75e-4;
+                c.teacher = "train";
+                c.checkpointEvery = 5000;
+                c.logEvery = 100;
+                c.folds = 10;
+                c.finetuneBatches = 0;
+                c.device = "auto";
+            }
+            default -> throw new IllegalArgumentException("unknown preset '" + name + "' (valid: "
+                    + String.join(", ", PRESETS) + ")");
+        }
+        return c;
+    }
+
+    /** The model configuration these settings describe. */
+    public ModelConfig modelConfig() {
+        return new ModelConfig(width, divisor, resolution, inChannels, classes, bits, branches, l2, dropout, seed,
+                device());
+    }
+
+    @JsonIgnore
+    public Device device() {
+        return Device.parse(device);
+    }
+
+    @JsonIgnore
+    public Evolution.Settings evolution() {
+        return new Evolution.Settings(population, parents, mutations, crossovers, mutationProb, generations);
+    }
+
+    /** Checks cross-field constraints; throws with a message naming the setting. */
+    public void validate() {
+        if (!List.of("fashion", "imagefolder", "synthetic").contains(dataset)) {
+            throw new IllegalArgumentException("unknown dataset '" + dataset + "' (valid: fashion, imagefolder, synthetic)");
+        }
+        if (batch <= 0 || evalBatch <= 0) {
+            throw new IllegalArgumentException("batch sizes must be positive");
+        }
+        if (itersPerPhase <= 0) {
+            throw new IllegalArgumentException("--iters must be positive");
+        }
+        if (l2.length != branches) {
+            throw new IllegalArgumentException(l2.length + " l2 values " + Arrays.toString(l2) + " for " + branches
+                    + " branches");
+        }
+        if (folds < 1) {
+            throw new IllegalArgumentException("--folds must be at least 1");
+        }
+        evolution();
+        modelConfig();
+    }
+}

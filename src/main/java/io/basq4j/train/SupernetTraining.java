@@ -1,0 +1,270 @@
+package io.basq4j.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.basq4j.autograd.Autograd;
+import io.basq4j.autograd.F;
+import io.basq4j.autograd.GradMode;
+import io.basq4j.data.Batch;
+import io.basq4j.data.DataLoader;
+import io.basq4j.data.Dataset;
+import io.basq4j.models.MobileNetV2;
+import io.basq4j.models.Models;
+import io.basq4j.models.Supernet;
+import io.basq4j.tensor.Device;
+import io.basq4j.tensor.Scope;
+import io.basq4j.tensor.Tensor;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Step 1 (SPEC 5): supernet training in two phases of equal length, (a) activations quantized,
+ * (b) weights quantized as well (steps re-initialized, fresh optimizer and schedule); a fresh
+ * random selection every iteration; distillation from a frozen full-precision teacher or
+ * cross-entropy; Adam with the BASQ parameter groups, cosine schedule per iteration, gradient
+ * norm clipped. Checkpoints every N iterations and at each phase end; {@code resume} continues
+ * from the last one and gives the same result as an uninterrupted run (every random choice is a
+ * function of the seed and the global step).
+ */
+public final class SupernetTraining {
+    public static final String LAST = "checkpoints/supernet-last.safetensors";
+    public static final String FINAL = "supernet.safetensors";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** What a run produced. */
+    public record Result(Path checkpoint, List<double[]> curve, double seconds, double imagesPerSecond) {
+    }
+
+    private SupernetTraining() {
+    }
+
+    /** The random selection of global step {@code g} (g = -1: the LSQ initialization batch). */
+    public static int[] selection(long seed, long g, int units, int branches) {
+        SplittableRandom r = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + g + 1);
+        int[] s = new int[units];
+        for (int i = 0; i < units; i++) {
+            s[i] = r.nextInt(branches);
+        }
+        return s;
+    }
+
+    public static Result run(RunConfig c, Path runDir, boolean resume, RunLog log) {
+        return run(c, runDir, resume, log, Long.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #run(RunConfig, Path, boolean, RunLog)}, stopping after {@code maxIterations}
+     * iterations of this call with a checkpoint to resume from; then the result's checkpoint is
+     * null.
+     */
+    public static Result run(RunConfig c, Path runDir, boolean resume, RunLog log, long maxIterations) {
+        c.validate();
+        Device dev = c.device();
+        Dataset train = DataSources.train(c);
+        log.info("supernet training: %s, %s %s, %d bits, %d branches, %d iterations per phase, batch %d",
+                train.describe(), c.arch, "w" + c.width, c.bits, c.branches, c.itersPerPhase, c.batch);
+        Path last = runDir.resolve(LAST);
+        try (DataLoader loader = DataLoader.builder(train).batchSize(c.batch).shuffle(true).dropLast(true)
+                .seed(c.seed).workers(c.workers).build();
+                Supernet model = Models.create(c.arch, c.modelConfig());
+                MobileNetV2 teacher = Teachers.open(c, runDir, log)) {
+            int phase = 0;
+            long it = 0;
+            Checkpoint ck = null;
+            if (resume && Files.exists(last)) {
+                ck = Checkpoint.load(last);
+                if (!"supernet".equals(ck.meta("kind", ""))) {
+                    throw new IllegalArgumentException(last + " is not a supernet training checkpoint");
+                }
+                ck.restoreModel(model);
+                phase = Integer.parseInt(ck.meta("phase", "0"));
+                it = Long.parseLong(ck.meta("next_iteration", "0"));
+                model.setWeightQuantization(phase >= 1, false);
+                log.info("resuming from %s: phase %s, iteration %d", last, phase == 0 ? "a" : phase == 1 ? "b" : "(done)", it);
+            } else {
+                if (resume) {
+                    log.info("no checkpoint at %s: starting from the beginning", last);
+                }
+                initActivationSteps(c, model, loader, dev);
+            }
+            List<double[]> curve = loadCurve(runDir, phase * c.itersPerPhase + it);
+            long t0 = System.nanoTime();
+            long images = 0;
+            long budget = maxIterations;
+            for (; phase < 2; phase++, it = 0) {
+                if (it == 0) {
+                    // Phase (b) quantizes the weights too, with steps re-initialized from the weights.
+                    model.setWeightQuantization(phase == 1, phase == 1);
+                }
+                try (Adam adam = new Adam(Training.supernetGroups(model, c.l2, c.convWeightDecay))) {
+                    if (ck != null) {
+                        ck.restoreOptimizer(adam);
+                        ck = null;
+                    }
+                    long stop = Math.min(c.itersPerPhase, it + budget);
+                    images += phase(c, runDir, model, teacher, loader, adam, phase, it, stop, curve, log);
+                    budget -= stop - it;
+                    if (stop < c.itersPerPhase) {
+                        save(c, model, adam, runDir.resolve(LAST), phase, stop, phase == 1);
+                        log.info("stopped after %d iterations as asked; resume with --resume", maxIterations);
+                        double secs = (System.nanoTime() - t0) / 1e9;
+                        return new Result(null, curve, secs, images / Math.max(secs, 1e-9));
+                    }
+                }
+                save(c, model, null, runDir.resolve(LAST), phase + 1, 0, phase == 1);
+                if (phase == 0) {
+                    log.info("phase a done: activations quantized; phase b quantizes the weights as well");
+                }
+            }
+            model.train();
+            Path fin = runDir.resolve(FINAL);
+            Map<String, String> meta = meta(c, "supernet-final", 2, 0);
+            meta.put("weight_quant", "true");
+            Checkpoint.save(fin, model, null, meta);
+            double secs = (System.nanoTime() - t0) / 1e9;
+            log.info("supernet written to %s (%.0f images/s over this run)", fin, images / Math.max(secs, 1e-9));
+            return new Result(fin, curve, secs, images / Math.max(secs, 1e-9));
+        }
+    }
+
+    /** LSQ activation steps from the first training batch (SPEC 1.2), before phase (a). */
+    private static void initActivationSteps(RunConfig c, Supernet model, DataLoader loader, Device dev) {
+        Batch first = new Training.BatchStream(loader, 0).next();
+        try (Scope s = Scope.open()) {
+            model.initActivationSteps(Training.images(first, dev),
+                    selection(c.seed, -1, model.searchedUnits(), model.branches()));
+        }
+    }
+
+    private static long phase(RunConfig c, Path runDir, Supernet model, MobileNetV2 teacher, DataLoader loader,
+            Adam adam, int phase, long start, long stop, List<double[]> curve, RunLog log) {
+        Device dev = c.device();
+        CosineSchedule lr = new CosineSchedule(c.lr, c.itersPerPhase);
+        List<Tensor> params = Training.trainable(model);
+        long base = phase * c.itersPerPhase;
+        Training.BatchStream data = new Training.BatchStream(loader, base + start);
+        model.train();
+        double lossSum = 0;
+        int lossCount = 0;
+        long images = 0;
+        long windowStart = System.nanoTime();
+        long windowImages = 0;
+        for (long it = start; it < stop; it++) {
+            long g = base + it;
+            Batch b = data.next();
+            int[] sel = selection(c.seed, g, model.searchedUnits(), model.branches());
+            model.dropout().setOffset(g << 32);
+            float lossValue;
+            try (Scope s = Scope.open()) {
+                Tensor x = Training.images(b, dev);
+                Tensor logits = model.forward(x, sel);
+                Tensor loss;
+                if (teacher != null) {
+                    Tensor t;
+                    try (GradMode off = GradMode.off()) {
+                        t = teacher.forward(x);
+                    }
+                    loss = F.kdLoss(logits, t);
+                } else {
+                    loss = F.crossEntropy(logits, Training.labels(b, dev));
+                }
+                lossValue = loss.item();
+                Autograd.backward(loss);
+            }
+            if (!Float.isFinite(lossValue)) {
+                throw new IllegalStateException("the training loss became " + lossValue + " at phase "
+                        + (phase == 0 ? "a" : "b") + " iteration " + it + " (try a lower --lr)");
+            }
+            GradClip.clipNorm(params, c.gradClip);
+            adam.step(lr.at(it));
+            adam.zeroGrad();
+            images += b.n();
+            windowImages += b.n();
+            lossSum += lossValue;
+            lossCount++;
+            boolean end = it + 1 == c.itersPerPhase;
+            if ((it + 1) % c.logEvery == 0 || end) {
+                double secs = (System.nanoTime() - windowStart) / 1e9;
+                double rate = windowImages / Math.max(secs, 1e-9);
+                long left = (1 - phase) * c.itersPerPhase + (c.itersPerPhase - it - 1);
+                double avg = lossSum / lossCount;
+                curve.add(new double[] {g + 1, avg, lr.at(it)});
+                appendCurve(runDir, g + 1, avg, lr.at(it));
+                log.info("phase %s  iter %d/%d  loss %.4f  lr %.3g  %.0f img/s  ETA %s", phase == 0 ? "a" : "b", it + 1,
+                        c.itersPerPhase, avg, lr.at(it), rate, RunLog.duration(left * c.batch / Math.max(rate, 1e-9)));
+                lossSum = 0;
+                lossCount = 0;
+                windowStart = System.nanoTime();
+                windowImages = 0;
+            }
+            if (c.checkpointEvery > 0 && (it + 1) % c.checkpointEvery == 0 && !end) {
+                save(c, model, adam, runDir.resolve(LAST), phase, it + 1, phase == 1);
+            }
+        }
+        return images;
+    }
+
+    private static Map<String, String> meta(RunConfig c, String kind, int phase, long next) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("kind", kind);
+        m.put("model", c.arch + " w" + c.width + " " + c.bits + "-bit, " + c.branches + " branches");
+        m.put("phase", Integer.toString(phase));
+        m.put("next_iteration", Long.toString(next));
+        try {
+            m.put("config", JSON.writeValueAsString(c));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return m;
+    }
+
+    private static void save(RunConfig c, Supernet model, Optimizer opt, Path file, int phase, long next,
+            boolean weightQuant) {
+        Map<String, String> m = meta(c, "supernet", phase, next);
+        m.put("weight_quant", Boolean.toString(weightQuant));
+        Checkpoint.save(file, model, opt, m);
+    }
+
+    // The training curve, one line per logged window: global step, mean loss, learning rate.
+    private static Path curveFile(Path runDir) {
+        return runDir.resolve("train-curve.tsv");
+    }
+
+    private static void appendCurve(Path runDir, long step, double loss, double lr) {
+        try {
+            Files.writeString(curveFile(runDir), step + "\t" + loss + "\t" + lr + "\n",
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + curveFile(runDir) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The curve written so far, up to {@code upTo} (a resumed run rewrites what comes after). */
+    static List<double[]> loadCurve(Path runDir, long upTo) {
+        List<double[]> out = new ArrayList<>();
+        Path f = curveFile(runDir);
+        try {
+            if (Files.exists(f)) {
+                StringBuilder kept = new StringBuilder();
+                for (String line : Files.readAllLines(f)) {
+                    String[] p = line.split("\t");
+                    if (p.length == 3 && Double.parseDouble(p[0]) <= upTo) {
+                        out.add(new double[] {Double.parseDouble(p[0]), Double.parseDouble(p[1]),
+                            Double.parseDouble(p[2])});
+                        kept.append(line).append('\n');
+                    }
+                }
+                Files.writeString(f, kept.toString());
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + f + ": " + e.getMessage(), e);
+        }
+        return out;
+    }
+}
