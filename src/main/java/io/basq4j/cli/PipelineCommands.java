@@ -49,12 +49,17 @@ public final class PipelineCommands {
         @Option(names = "--resume", description = "continue from <run>/" + SupernetTraining.LAST)
         boolean resume;
 
+        @Option(names = "--max-iterations", paramLabel = "N",
+                description = "stop after N iterations of this invocation, with a checkpoint to --resume from")
+        Long maxIterations;
+
         @Override
         public Integer call() throws Exception {
             return guarded(() -> {
                 RunConfig c = opts.config();
                 try (RunLog log = opts.open(c)) {
-                    SupernetTraining.run(c, opts.runDir(c), resume, log);
+                    SupernetTraining.run(c, opts.runDir(c), resume, log,
+                            maxIterations == null ? Long.MAX_VALUE : maxIterations);
                 }
                 return 0;
             });

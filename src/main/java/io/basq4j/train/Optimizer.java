@@ -131,6 +131,10 @@ public abstract class Optimizer implements AutoCloseable {
                     }
                 }
                 steps.computeIfAbsent(p, k -> new long[1])[0] = n;
+                if (p.grad() == null) {
+                    // It had a gradient tensor when saved (it was stepped), so it is stepped from now on.
+                    p.setGrad(io.basq4j.tensor.Tensor.zeros(p.device(), p.shape().dims()).detach());
+                }
             }
         }
         if (!problems.isEmpty()) {

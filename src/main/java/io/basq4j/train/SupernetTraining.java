@@ -107,7 +107,7 @@ public final class SupernetTraining {
                         ck.restoreOptimizer(adam);
                         ck = null;
                     }
-                    long stop = Math.min(c.itersPerPhase, it + budget);
+                    long stop = budget >= c.itersPerPhase - it ? c.itersPerPhase : it + budget;
                     images += phase(c, runDir, model, teacher, loader, adam, phase, it, stop, curve, log);
                     budget -= stop - it;
                     if (stop < c.itersPerPhase) {

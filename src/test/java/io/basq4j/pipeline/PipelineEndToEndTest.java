@@ -1,0 +1,111 @@
+package io.basq4j.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.basq4j.cli.Main;
+import io.basq4j.data.SyntheticFiles;
+import io.basq4j.io.SafeTensors;
+import io.basq4j.io.TensorData;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * `pipeline --preset smoke` end to end on a small generated data set in the Fashion-MNIST file
+ * format, and the resume contract of supernet training.
+ */
+class PipelineEndToEndTest {
+    @TempDir
+    Path tmp;
+
+    private static String run(String... args) {
+        PrintStream old = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        int rc;
+        try {
+            rc = Main.run(args);
+        } finally {
+            System.setOut(old);
+        }
+        String out = buf.toString(StandardCharsets.UTF_8);
+        assertEquals(0, rc, "exit status of " + String.join(" ", args) + "\n" + out);
+        return out;
+    }
+
+    @Test
+    void smokePipelineWritesEveryOutputAndLearns() throws Exception {
+        Path data = tmp.resolve("data");
+        SyntheticFiles.writeFashionMnist(data, 400, 160, 5, true);
+        Path runDir = tmp.resolve("run");
+        String out = run("pipeline", "--preset", "smoke", "--dataset", "fashion", "--data", data.toString(),
+                "--run", runDir.toString(), "--train-limit", "0", "--val-limit", "0");
+        for (String f : List.of("config.json", "log.txt", "supernet.safetensors", "search.json", "results.json",
+                "results.png", "train-curve.tsv", "checkpoints/supernet-last.safetensors")) {
+            assertTrue(Files.isRegularFile(runDir.resolve(f)), f + " written");
+        }
+        assertTrue(out.contains("fold_accs ") && out.contains("full_accs ") && out.contains("archs [["), out);
+        assertTrue(out.contains("finetuned_accs ") && out.contains("mean "), out);
+        JsonNode r = new ObjectMapper().readTree(runDir.resolve("results.json").toFile());
+        assertEquals(2, r.get("folds").size());
+        for (JsonNode f : r.get("folds")) {
+            assertEquals(17, f.get("architecture").size());
+            assertTrue(f.get("finetuned_acc").asDouble() >= f.get("full_acc_before_finetune").asDouble());
+        }
+        JsonNode curve = r.get("training_curve");
+        assertTrue(curve.size() >= 4);
+        double first = curve.get(0).get("loss").asDouble();
+        double last = curve.get(curve.size() - 1).get("loss").asDouble();
+        assertTrue(last < first, "the training loss fell: " + first + " -> " + last);
+        assertTrue(Files.size(runDir.resolve("results.png")) > 1000);
+    }
+
+    @Test
+    void resumedTrainingEqualsAnUninterruptedRun() throws Exception {
+        Path a = tmp.resolve("a");
+        Path b = tmp.resolve("b");
+        String[] common = {"--preset", "smoke", "--iters", "6", "--checkpoint-every", "4"};
+        run(concat(new String[] {"train-supernet", "--run", a.toString()}, common));
+        // Interrupted mid phase a, and again mid phase b, then resumed to the end.
+        run(concat(new String[] {"train-supernet", "--run", b.toString(), "--max-iterations", "4"}, common));
+        run(concat(new String[] {"train-supernet", "--run", b.toString(), "--resume", "--max-iterations", "5"},
+                common));
+        run(concat(new String[] {"train-supernet", "--run", b.toString(), "--resume"}, common));
+        Map<String, TensorData> ta = SafeTensors.read(a.resolve("supernet.safetensors")).tensors();
+        Map<String, TensorData> tb = SafeTensors.read(b.resolve("supernet.safetensors")).tensors();
+        assertEquals(ta.keySet(), tb.keySet());
+        int compared = 0;
+        for (String k : ta.keySet()) {
+            TensorData x = ta.get(k);
+            TensorData y = tb.get(k);
+            if (x.dtype() == TensorData.DType.F32) {
+                assertArrayEquals(x.f32(), y.f32(), k);
+            } else {
+                assertArrayEquals(x.i64(), y.i64(), k);
+            }
+            compared++;
+        }
+        assertTrue(compared > 1000);
+        // and training moved the weights away from their initialization
+        TensorData w = ta.get("model.feature.18.bn_qconv_bn_relu_0.2.weights");
+        assertNotEquals(0f, w.f32()[0]);
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] out = new String[a.length + b.length];
+        System.arraycopy(a, 0, out, 0, a.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+}
