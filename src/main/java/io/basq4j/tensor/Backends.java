@@ -25,6 +25,16 @@ public final class Backends {
         return b;
     }
 
+    /**
+     * Routes CPU tensors created from now on through a timing wrapper (see {@link OpProfile});
+     * returns the profile.
+     */
+    public static synchronized OpProfile profileCpu() {
+        OpProfile p = OpProfile.wrap(cpu());
+        cpu = p.backend();
+        return p;
+    }
+
     public static Backend cpu() {
         Backend b = cpu;
         if (b == null) {
