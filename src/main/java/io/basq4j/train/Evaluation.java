@@ -1,5 +1,6 @@
 package io.basq4j.train;
 
+import io.basq4j.autograd.GradMode;
 import io.basq4j.data.Batch;
 import io.basq4j.nn.Module;
 import io.basq4j.tensor.Device;
@@ -12,9 +13,9 @@ public final class Evaluation {
     private Evaluation() {
     }
 
-    /** Correct predictions on one batch; {@code forward} maps images to logits. */
+    /** Correct predictions on one batch; {@code forward} maps images to logits (run without gradient). */
     public static int correct(UnaryOperator<Tensor> forward, Tensor images, long[] labels) {
-        try (Scope s = Scope.open()) {
+        try (Scope s = Scope.open(); GradMode off = GradMode.off()) {
             float[] logits = forward.apply(images).toFloatArray();
             return Accuracy.correctTopK(logits, labels, labels.length, logits.length / labels.length, 1);
         }

@@ -88,13 +88,13 @@ public final class Teachers {
                     lossSum = 0;
                 }
             }
+            Checkpoint.save(file, model, null, Map.of("kind", "fp-mobilenetv2", "model",
+                    "full-precision mobilenetv2 w" + c.width));
             double acc;
             try (DataLoader val = DataLoader.builder(valSet).batchSize(c.evalBatch).workers(c.workers).build()) {
                 acc = Evaluation.accuracy(x -> model.forward(x), val, dev, model);
             }
-            log.info("full-precision MobileNet-v2: top-1 %.2f%% on %s", acc, valSet.describe());
-            Checkpoint.save(file, model, null, Map.of("kind", "fp-mobilenetv2", "model",
-                    "full-precision mobilenetv2 w" + c.width, "top1", Double.toString(acc)));
+            log.info("full-precision MobileNet-v2: top-1 %.2f%% on %s (written to %s)", acc, valSet.describe(), file);
             return acc;
         }
     }
