@@ -74,25 +74,42 @@ class AutogradTest {
                     gmax = Math.max(gmax, Math.abs(g));
                 }
                 assertTrue(gmax > 1e-4, e.getKey() + " has a non-trivial gradient");
+                // A ReLU or max-pool kink within +-h of a coordinate makes its finite difference
+                // meaningless; such points show as differences at h and h/8 that disagree, and are
+                // skipped (at most a few per tensor), the others must match the analytic gradient.
+                double tol = 2e-2 * gmax + 2e-4;
+                int skipped = 0;
+                int checked = 0;
                 for (int k = 0; k < Math.min(v.length, 12); k++) {
                     int i = (k * 7919) % v.length;
-                    float h = 2e-3f;
-                    float orig = v[i];
-                    v[i] = orig + h;
-                    t.copyFrom(v);
-                    double up = loss.get();
-                    v[i] = orig - h;
-                    t.copyFrom(v);
-                    double down = loss.get();
-                    v[i] = orig;
-                    t.copyFrom(v);
-                    double fd = (up - down) / (2 * h);
-                    assertEquals(fd, grad[i], 2e-2 * gmax + 2e-4, e.getKey() + "[" + i + "]");
+                    double fd = centralDifference(t, v, i, 2e-3f, loss);
+                    double fdSmall = centralDifference(t, v, i, 2.5e-4f, loss);
+                    if (Math.abs(fd - fdSmall) > tol / 2) {
+                        skipped++;
+                        continue;
+                    }
+                    checked++;
+                    assertEquals(fd, grad[i], tol, e.getKey() + "[" + i + "]");
                 }
+                assertTrue(skipped <= Math.max(1, checked / 4), e.getKey() + ": " + skipped
+                        + " coordinates near a kink, " + checked + " checked");
             }
         } finally {
             p.values().forEach(Tensor::close);
         }
+    }
+
+    private static double centralDifference(Tensor t, float[] v, int i, float h, Supplier<Double> loss) {
+        float orig = v[i];
+        v[i] = orig + h;
+        t.copyFrom(v);
+        double up = loss.get();
+        v[i] = orig - h;
+        t.copyFrom(v);
+        double down = loss.get();
+        v[i] = orig;
+        t.copyFrom(v);
+        return (up - down) / (2 * h);
     }
 
     @Test

@@ -102,6 +102,19 @@ class PipelineEndToEndTest {
         assertNotEquals(0f, w.f32()[0]);
     }
 
+    @Test
+    void fullPrecisionTeacherTrainsAndDistills() throws Exception {
+        Path runDir = tmp.resolve("kd");
+        String fp = run("train-fp", "--preset", "smoke", "--run", runDir.toString(), "--epochs", "1");
+        assertTrue(fp.contains("fp_top1 "), fp);
+        Path teacher = runDir.resolve("teacher.safetensors");
+        assertTrue(Files.isRegularFile(teacher));
+        String out = run("train-supernet", "--preset", "smoke", "--run", runDir.toString(), "--iters", "3",
+                "--teacher", teacher.toString());
+        assertTrue(out.contains("teacher: full-precision MobileNet-v2 from " + teacher), out);
+        assertTrue(Files.isRegularFile(runDir.resolve("supernet.safetensors")));
+    }
+
     private static String[] concat(String[] a, String[] b) {
         String[] out = new String[a.length + b.length];
         System.arraycopy(a, 0, out, 0, a.length);
