@@ -12,7 +12,27 @@ import io.basq4j.tensor.Tensor;
  * kernels. Results belong to the current {@link io.basq4j.tensor.Scope}.
  */
 public final class F {
+    private static volatile boolean fusion = !"false".equalsIgnoreCase(System.getProperty("basq4j.fused", "true"));
+
     private F() {
+    }
+
+    /**
+     * Whether the fused operations (batchNormClipQuant, batchNormLsq, unitTail) call the
+     * backend's fused kernels where it has them (the default; system property
+     * {@code basq4j.fused=false} starts with them off). Off, they run the unfused sequence of
+     * operations, which computes the same values: for comparisons and benchmarks.
+     */
+    public static void setFusion(boolean on) {
+        fusion = on;
+    }
+
+    public static boolean fusion() {
+        return fusion;
+    }
+
+    private static boolean fused(Backend b, Backend.Fused family) {
+        return fusion && b.fuses(family);
     }
 
     private static Tensor like(Tensor t) {
@@ -199,12 +219,7 @@ public final class F {
      */
     public static Tensor batchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
             boolean training, float momentum, float eps) {
-        requireF32("batch_norm", x, gamma, beta, runningMean, runningVar);
-        int c = x.dim(1);
-        if (gamma.numel() != c || beta.numel() != c || runningMean.numel() != c || runningVar.numel() != c) {
-            throw new IllegalArgumentException("batch_norm: parameters do not match " + c + " channels of "
-                    + x.shape());
-        }
+        int c = checkBatchNorm("batch_norm", x, gamma, beta, runningMean, runningVar);
         Backend b = x.backend();
         Tensor y = like(x);
         if (training) {
@@ -226,6 +241,162 @@ public final class F {
             }
         }
         return y;
+    }
+
+    private static int checkBatchNorm(String op, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean,
+            Tensor runningVar) {
+        requireF32(op, x, gamma, beta, runningMean, runningVar);
+        if (x.rank() < 2) {
+            throw new IllegalArgumentException(op + ": expected [N, C, ...], got " + x.shape());
+        }
+        int c = x.dim(1);
+        if (gamma.numel() != c || beta.numel() != c || runningMean.numel() != c || runningVar.numel() != c) {
+            throw new IllegalArgumentException(op + ": parameters do not match " + c + " channels of "
+                    + x.shape());
+        }
+        return c;
+    }
+
+    // ------------------------------------------------------------------ fused BASQ-block operations
+
+    /**
+     * {@code clipQuant(batchNorm(x, ...), upper, bin)}: BN_a followed by a branch's clip quantizer
+     * (SPEC 2), one fused kernel where the backend has it (the batch norm's output is then neither
+     * stored nor kept for the backward), else the two operations.
+     */
+    public static Tensor batchNormClipQuant(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean,
+            Tensor runningVar, boolean training, float momentum, float eps, Tensor upper, Tensor bin) {
+        Backend b = x.backend();
+        boolean grad = Node.needed(x, gamma, beta, upper);
+        if (!fused(b, training ? Backend.Fused.BN_QUANT_TRAIN : Backend.Fused.BN_QUANT_EVAL) || (!training && grad)) {
+            return clipQuant(batchNorm(x, gamma, beta, runningMean, runningVar, training, momentum, eps), upper, bin);
+        }
+        int c = checkBatchNorm("batch_norm_clip_quant", x, gamma, beta, runningMean, runningVar);
+        requireF32("batch_norm_clip_quant", upper, bin);
+        if (upper.numel() != 1 || bin.numel() != 1) {
+            throw new IllegalArgumentException("clip_quant: upper_bound and bin must have one element");
+        }
+        Tensor y = like(x);
+        if (!training) {
+            b.batchNormEvalClipQuant(x, gamma, beta, runningMean, runningVar, y, eps, upper, bin);
+            return y;
+        }
+        Tensor mean = empty(x, c);
+        Tensor invstd = empty(x, c);
+        b.batchNormTrainClipQuant(x, gamma, beta, y, mean, invstd, runningMean, runningVar, eps, momentum, upper,
+                bin);
+        Node.record(y, "batch_norm_clip_quant", new Tensor[] {x, gamma, beta, upper}, (g, n) -> {
+            Tensor dx = like(x);
+            Tensor dg = like(gamma);
+            Tensor db = like(beta);
+            Tensor du = like(upper);
+            b.batchNormClipQuantBackward(x, g, gamma, beta, mean, invstd, upper, dx, dg, db, du);
+            return new Tensor[] {dx, dg, db, du};
+        }, mean, invstd);
+        return y;
+    }
+
+    /**
+     * {@code lsq(batchNorm(x, ...), step, qn, qp, 1)}: BN_a followed by the per-channel LSQ
+     * activation quantizer of a 1x1 unit (SPEC 2), fused where the backend can.
+     */
+    public static Tensor batchNormLsq(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+            boolean training, float momentum, float eps, Tensor step, int qn, int qp) {
+        Backend b = x.backend();
+        boolean grad = Node.needed(x, gamma, beta, step);
+        if (!fused(b, training ? Backend.Fused.BN_QUANT_TRAIN : Backend.Fused.BN_QUANT_EVAL) || (!training && grad)) {
+            return lsq(batchNorm(x, gamma, beta, runningMean, runningVar, training, momentum, eps), step, qn, qp, 1);
+        }
+        int c = checkBatchNorm("batch_norm_lsq", x, gamma, beta, runningMean, runningVar);
+        requireF32("batch_norm_lsq", step);
+        if (step.numel() != c) {
+            throw new IllegalArgumentException("lsq: " + step.numel() + " steps for " + c + " channels of "
+                    + x.shape());
+        }
+        if (qn > qp) {
+            throw new IllegalArgumentException("lsq: range [" + qn + ", " + qp + "]");
+        }
+        Tensor y = like(x);
+        if (!training) {
+            b.batchNormEvalLsq(x, gamma, beta, runningMean, runningVar, y, eps, step, qn, qp);
+            return y;
+        }
+        Tensor mean = empty(x, c);
+        Tensor invstd = empty(x, c);
+        b.batchNormTrainLsq(x, gamma, beta, y, mean, invstd, runningMean, runningVar, eps, momentum, step, qn, qp);
+        float gscale = (float) (1.0 / Math.sqrt((double) x.numel() * qp));
+        Node.record(y, "batch_norm_lsq", new Tensor[] {x, gamma, beta, step}, (g, n) -> {
+            Tensor dx = like(x);
+            Tensor dg = like(gamma);
+            Tensor db = like(beta);
+            Tensor ds = like(step);
+            b.batchNormLsqBackward(x, g, gamma, beta, mean, invstd, step, dx, dg, db, ds, qn, qp, gscale);
+            return new Tensor[] {dx, dg, db, ds};
+        }, mean, invstd);
+        return y;
+    }
+
+    /**
+     * The tail of a BASQ unit (SPEC 2):
+     * {@code batchNorm2(add(relu(batchNorm1(z)), flexSkip(skip, C, 1)))}, plus {@code res} when
+     * not null, with z [N, C, H, W] (the convolution's output) and skip [N, Cskip, H, W]. One
+     * fused kernel where the backend can (in training the residual, if any, is a separate add).
+     * Parameters: {gamma, beta, runningMean, runningVar} of each batch norm.
+     */
+    public static Tensor unitTail(Tensor z, Tensor[] bn1, Tensor skip, Tensor[] bn2, Tensor res, boolean training,
+            float momentum, float eps) {
+        Backend b = z.backend();
+        Tensor g1 = bn1[0], b1 = bn1[1], rm1 = bn1[2], rv1 = bn1[3];
+        Tensor g2 = bn2[0], b2 = bn2[1], rm2 = bn2[2], rv2 = bn2[3];
+        boolean grad = Node.needed(z, g1, b1, skip, g2, b2);
+        require4d("unit_tail", z);
+        require4d("unit_tail", skip);
+        boolean fuse = fused(b, training ? Backend.Fused.UNIT_TAIL_TRAIN : Backend.Fused.UNIT_TAIL_EVAL)
+                && !(!training && grad) && skip.dim(0) == z.dim(0) && skip.dim(2) == z.dim(2)
+                && skip.dim(3) == z.dim(3);
+        if (!fuse) {
+            Tensor a = relu(batchNorm(z, g1, b1, rm1, rv1, training, momentum, eps));
+            Tensor y = batchNorm(add(a, flexSkip(skip, z.dim(1), 1)), g2, b2, rm2, rv2, training, momentum, eps);
+            return res == null ? y : add(y, res);
+        }
+        int c = checkBatchNorm("unit_tail", z, g1, b1, rm1, rv1);
+        checkBatchNorm("unit_tail", z, g2, b2, rm2, rv2);
+        requireF32("unit_tail", skip, res);
+        if (res != null) {
+            sameShape("unit_tail", z, res);
+        }
+        Tensor y = like(z);
+        if (!training) {
+            b.unitTailEval(z, g1, b1, rm1, rv1, skip, g2, b2, rm2, rv2, res, y, eps);
+            return y;
+        }
+        Tensor s = like(z);
+        Tensor m1 = empty(z, c), i1 = empty(z, c), m2 = empty(z, c), i2 = empty(z, c);
+        b.unitTailTrain(z, g1, b1, m1, i1, rm1, rv1, skip, g2, b2, m2, i2, rm2, rv2, s, y, eps, momentum);
+        int[] skipShape = skip.shape().dims();
+        Node rec = Node.record(y, "unit_tail", new Tensor[] {z, g1, b1, skip, g2, b2}, (g, n) -> {
+            Tensor ds = like(z);
+            Tensor dz = like(z);
+            Tensor dg1 = like(g1), db1 = like(b1), dg2 = like(g2), db2 = like(b2);
+            b.unitTailBackward(z, s, g, g1, b1, m1, i1, g2, m2, i2, ds, dz, dg1, db1, dg2, db2);
+            Tensor dskip = null;
+            if (n.needs(3)) {
+                if (skipShape[1] == c) {
+                    dskip = ds;
+                } else {
+                    dskip = Tensor.empty(Shape.of(skipShape), DType.F32, g.device());
+                    b.flexSkipBackward(ds, dskip);
+                }
+            }
+            if (dskip != ds) {
+                ds.close();
+            }
+            return new Tensor[] {dz, dg1, db1, dskip, dg2, db2};
+        }, s, m1, i1, m2, i2);
+        if (rec == null) {
+            s.close();
+        }
+        return res == null ? y : add(y, res);
     }
 
     // ------------------------------------------------------------------ pooling, skip

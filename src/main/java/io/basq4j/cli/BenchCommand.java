@@ -72,6 +72,11 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "also print the time per backend operation")
     boolean profile;
 
+    @Option(names = "--fused", defaultValue = "${sys:basq4j.fused:-true}", negatable = true,
+            description = "use the fused BASQ-block kernels where the backend has them (default true; "
+                    + "--no-fused runs the block layer by layer, with the same results)")
+    boolean fused;
+
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or auto")
     String device;
 
@@ -90,6 +95,7 @@ public final class BenchCommand implements Callable<Integer> {
             CpuKernels.basq_set_num_threads(threads);
             CpuKernels.basq_blas_set_num_threads(threads);
         }
+        F.setFusion(fused);
         OpProfile prof = profile && dev == Device.CPU ? Backends.profileCpu() : null;
         Random r = new Random(1);
         float[] img = new float[batch * inChannels * resolution * resolution];
@@ -100,8 +106,9 @@ public final class BenchCommand implements Callable<Integer> {
         for (int i = 0; i < batch; i++) {
             lab[i] = r.nextInt(classes);
         }
-        System.out.printf(Locale.ROOT, "bench: %s w%s %d-bit, %dx%dx%d input, batch %d, %d threads, %s%n", arch,
-                width, bits, inChannels, resolution, resolution, batch, CpuKernels.basq_num_threads(), dev);
+        System.out.printf(Locale.ROOT, "bench: %s w%s %d-bit, %dx%dx%d input, batch %d, %d threads, %s%s%n", arch,
+                width, bits, inChannels, resolution, resolution, batch, CpuKernels.basq_num_threads(), dev,
+                fused ? "" : ", unfused");
         try (Supernet model = Models.create(arch, mc); Tensor x = Tensor.of(dev, img, batch, inChannels, resolution,
                 resolution); Tensor y = Tensor.ofLongs(dev, lab, batch);
                 Adam adam = new Adam(Training.supernetGroups(model, mc.l2(), 5e-6))) {

@@ -23,7 +23,7 @@ import org.bytedeco.javacpp.annotation.Properties;
 @Properties(value = @Platform(
         include = {"basq4j/common.h", "basq4j/quant.h", "basq4j/conv.h", "basq4j/norm.h",
                 "basq4j/elementwise.h", "basq4j/pool.h", "basq4j/loss.h", "basq4j/optim.h",
-                "basq4j/runtime.h"},
+                "basq4j/runtime.h", "basq4j/fused.h"},
         preload = "gomp@.1",
         link = "basq4j_cpu"))
 public final class CpuKernels {
@@ -161,6 +161,53 @@ public final class CpuKernels {
 
     public static native int basq_sgd_step(FloatPointer p, @Const FloatPointer g, FloatPointer buf, long n, float lr,
             float momentum, float wd, int nesterov);
+
+    // ---- fused.h (the BASQ block: batch norm + quantizer, and a unit's tail)
+    public static native int basq_bn_eval_clip_quant_fwd(@Const FloatPointer x, @Const FloatPointer gamma,
+            @Const FloatPointer beta, @Const FloatPointer runningMean, @Const FloatPointer runningVar, FloatPointer y,
+            int N, int C, long HW, float eps, @Const FloatPointer upper, @Const FloatPointer bin);
+
+    public static native int basq_bn_eval_lsq_fwd(@Const FloatPointer x, @Const FloatPointer gamma,
+            @Const FloatPointer beta, @Const FloatPointer runningMean, @Const FloatPointer runningVar, FloatPointer y,
+            int N, int C, long HW, float eps, @Const FloatPointer s, int qn, int qp);
+
+    public static native int basq_bn_train_clip_quant_fwd(@Const FloatPointer x, @Const FloatPointer gamma,
+            @Const FloatPointer beta, FloatPointer y, FloatPointer saveMean, FloatPointer saveInvstd,
+            FloatPointer runningMean, FloatPointer runningVar, int N, int C, long HW, float eps, float momentum,
+            @Const FloatPointer upper, @Const FloatPointer bin);
+
+    public static native int basq_bn_clip_quant_bwd(@Const FloatPointer x, @Const FloatPointer dy,
+            @Const FloatPointer gamma, @Const FloatPointer beta, @Const FloatPointer saveMean,
+            @Const FloatPointer saveInvstd, @Const FloatPointer upper, FloatPointer dx, FloatPointer dgamma,
+            FloatPointer dbeta, FloatPointer dupper, int N, int C, long HW);
+
+    public static native int basq_bn_train_lsq_fwd(@Const FloatPointer x, @Const FloatPointer gamma,
+            @Const FloatPointer beta, FloatPointer y, FloatPointer saveMean, FloatPointer saveInvstd,
+            FloatPointer runningMean, FloatPointer runningVar, int N, int C, long HW, float eps, float momentum,
+            @Const FloatPointer s, int qn, int qp);
+
+    public static native int basq_bn_lsq_bwd(@Const FloatPointer x, @Const FloatPointer dy, @Const FloatPointer gamma,
+            @Const FloatPointer beta, @Const FloatPointer saveMean, @Const FloatPointer saveInvstd,
+            @Const FloatPointer s, FloatPointer dx, FloatPointer dgamma, FloatPointer dbeta, FloatPointer ds, int N,
+            int C, long HW, int qn, int qp, float gscale);
+
+    public static native int basq_unit_tail_eval_fwd(@Const FloatPointer z, @Const FloatPointer gamma1,
+            @Const FloatPointer beta1, @Const FloatPointer mean1, @Const FloatPointer var1, @Const FloatPointer skip,
+            int Cskip, @Const FloatPointer gamma2, @Const FloatPointer beta2, @Const FloatPointer mean2,
+            @Const FloatPointer var2, @Const FloatPointer res, FloatPointer y, int N, int C, long HW, float eps);
+
+    public static native int basq_unit_tail_train_fwd(@Const FloatPointer z, @Const FloatPointer gamma1,
+            @Const FloatPointer beta1, FloatPointer saveMean1, FloatPointer saveInvstd1, FloatPointer runningMean1,
+            FloatPointer runningVar1, @Const FloatPointer skip, int Cskip, @Const FloatPointer gamma2,
+            @Const FloatPointer beta2, FloatPointer saveMean2, FloatPointer saveInvstd2, FloatPointer runningMean2,
+            FloatPointer runningVar2, FloatPointer s, FloatPointer y, int N, int C, long HW, float eps,
+            float momentum);
+
+    public static native int basq_unit_tail_bwd(@Const FloatPointer z, @Const FloatPointer s, @Const FloatPointer dy,
+            @Const FloatPointer gamma1, @Const FloatPointer beta1, @Const FloatPointer saveMean1,
+            @Const FloatPointer saveInvstd1, @Const FloatPointer gamma2, @Const FloatPointer saveMean2,
+            @Const FloatPointer saveInvstd2, FloatPointer ds, FloatPointer dz, FloatPointer dgamma1,
+            FloatPointer dbeta1, FloatPointer dgamma2, FloatPointer dbeta2, int N, int C, long HW);
 
     // ---- runtime.h
     public static native int basq_num_threads();

@@ -81,9 +81,42 @@ final class BranchUnit {
     }
 
     Tensor forward(Tensor x, int branch) {
-        Tensor a = bnQuant.get(branch).forward(x);
-        a = conv.forward(a);
-        a = bnRelu.get(branch).forward(a);
-        return last.get(branch).forward(F.add(a, skip(x)));
+        return forward(x, branch, null);
+    }
+
+    /**
+     * Branch {@code branch}'s output, plus {@code res} when not null. Runs as two fused operations
+     * around the convolution (BN_a[j] + Q_clip[j], then BN_b[j] + ReLU + skip + add + BN_c[j]; see
+     * {@link F#batchNormClipQuant} and {@link F#unitTail}), which compute the same values as the
+     * layers one by one; the layers run one by one while the ReLU shows its inputs to a probe.
+     */
+    Tensor forward(Tensor x, int branch, Tensor res) {
+        Sequential bq = bnQuant.get(branch);
+        Sequential br = bnRelu.get(branch);
+        BatchNorm2d bnC = last.get(branch);
+        ReLU relu = br.get(1);
+        if (relu.hasProbe()) {
+            Tensor a = bq.forward(x);
+            a = conv.forward(a);
+            a = br.forward(a);
+            Tensor y = bnC.forward(F.add(a, skip(x)));
+            return res == null ? y : F.add(y, res);
+        }
+        BatchNorm2d bnA = bq.get(0);
+        ClipQuantizer q = bq.get(1);
+        BatchNorm2d bnB = br.get(0);
+        Tensor[] pa = bnA.tensors();
+        Tensor h = F.batchNormClipQuant(x, pa[0], pa[1], pa[2], pa[3], bnA.isTraining(), BatchNorm2d.MOMENTUM,
+                BatchNorm2d.EPS, q.upperBound().tensor(), q.bin().tensor());
+        bnA.countForward();
+        Tensor z = conv.forward(h);
+        // The skip's flexible channel mapping runs inside the tail at stride 1; with pooling,
+        // the skip is computed as before and passed with the unit's channels.
+        Tensor src = stride == 1 ? x : skip(x);
+        Tensor y = F.unitTail(z, bnB.tensors(), src, bnC.tensors(), res, bnB.isTraining(), BatchNorm2d.MOMENTUM,
+                BatchNorm2d.EPS);
+        bnB.countForward();
+        bnC.countForward();
+        return y;
     }
 }

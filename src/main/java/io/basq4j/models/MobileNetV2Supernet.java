@@ -140,8 +140,7 @@ public final class MobileNetV2Supernet extends Supernet {
         public Tensor forward(Tensor x, int[] selection, int offset) {
             Tensor h0 = expand == null ? x : expand.forward(x);
             Tensor h1 = branch.forward(h0, selection[offset]);
-            Tensor h2 = project.forward(h1);
-            return residual ? F.add(h2, x) : h2;
+            return project.forward(h1, residual ? x : null);
         }
 
         @Override

@@ -7,6 +7,7 @@ import io.basq4j.nn.ReLU;
 import io.basq4j.nn.Sequential;
 import io.basq4j.nn.quant.LsqActQuantizer;
 import io.basq4j.nn.quant.QConv2d;
+import io.basq4j.nn.quant.QuantBits;
 import io.basq4j.tensor.Tensor;
 
 /**
@@ -36,7 +37,37 @@ final class PointwiseUnit {
     }
 
     Tensor forward(Tensor x) {
-        Tensor a = body.forward(x);
-        return last.forward(F.add(a, F.flexSkip(x, cout, 1)));
+        return forward(x, null);
+    }
+
+    /**
+     * The unit's output, plus {@code res} when not null (the block's residual). Runs as two fused
+     * operations around the convolution (BN_a + Q_lsq, then BN_b + ReLU + skip + add + BN_c; see
+     * {@link F#batchNormLsq} and {@link F#unitTail}), which compute the same values as the layers
+     * one by one; the layers run one by one while the quantizer still has to initialize its steps
+     * from its input or the ReLU shows its inputs to a probe.
+     */
+    Tensor forward(Tensor x, Tensor res) {
+        BatchNorm2d bnA = body.get(0);
+        LsqActQuantizer q = body.get(1);
+        QConv2d conv = body.get(2);
+        BatchNorm2d bnB = body.get(3);
+        ReLU relu = body.get(4);
+        if (q.initPending() || relu.hasProbe()) {
+            Tensor a = body.forward(x);
+            Tensor y = last.forward(F.add(a, F.flexSkip(x, cout, 1)));
+            return res == null ? y : F.add(y, res);
+        }
+        boolean training = bnA.isTraining();
+        Tensor[] pa = bnA.tensors();
+        Tensor h = F.batchNormLsq(x, pa[0], pa[1], pa[2], pa[3], training, BatchNorm2d.MOMENTUM, BatchNorm2d.EPS,
+                q.step().tensor(), 0, QuantBits.activationQp(q.bits()));
+        bnA.countForward();
+        Tensor z = conv.forward(h);
+        Tensor y = F.unitTail(z, bnB.tensors(), x, last.tensors(), res, bnB.isTraining(), BatchNorm2d.MOMENTUM,
+                BatchNorm2d.EPS);
+        bnB.countForward();
+        last.countForward();
+        return y;
     }
 }

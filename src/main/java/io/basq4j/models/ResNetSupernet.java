@@ -163,8 +163,7 @@ public final class ResNetSupernet extends Supernet {
         @Override
         public Tensor forward(Tensor x, int[] selection, int offset) {
             Tensor h1 = unit1.forward(x, selection[offset]);
-            Tensor h2 = unit2.forward(h1, selection[offset + 1]);
-            return residual ? F.add(h2, x) : h2;
+            return unit2.forward(h1, selection[offset + 1], residual ? x : null);
         }
 
         @Override

@@ -64,6 +64,22 @@ public final class BatchNorm2d extends Module implements Layer {
         return batches;
     }
 
+    /** {weight, bias, running_mean, running_var}: the tensors a fused operation takes for this layer. */
+    public Tensor[] tensors() {
+        return new Tensor[] {weight.tensor(), bias.tensor(), runningMean, runningVar};
+    }
+
+    /**
+     * Counts a training forward done outside {@link #forward} (by a fused operation that ran this
+     * layer); does nothing in evaluation mode.
+     */
+    public void countForward() {
+        if (isTraining()) {
+            batches++;
+            dirty = true;
+        }
+    }
+
     @Override
     public Tensor forward(Tensor x) {
         boolean training = isTraining();

@@ -13,6 +13,11 @@ public final class ReLU extends Module implements Layer {
         this.probe = probe;
     }
 
+    /** Whether a probe is set (its inputs must then be materialized: no fused path around this layer). */
+    public boolean hasProbe() {
+        return probe != null;
+    }
+
     @Override
     public Tensor forward(Tensor x) {
         if (probe != null) {

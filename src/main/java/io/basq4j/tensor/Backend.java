@@ -118,4 +118,96 @@ public interface Backend {
             float wd, float bc2Sqrt);
 
     void sgdStep(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float wd, boolean nesterov);
+
+    // ---- fused kernels of the BASQ block (optional: see fuses). Each computes what the named
+    // sequence of the operations above computes; a backend that has one says so in fuses.
+
+    /** The families of fused operations a backend may provide. */
+    enum Fused {
+        /** batchNormEvalClipQuant, batchNormEvalLsq. */
+        BN_QUANT_EVAL,
+        /** batchNormTrainClipQuant / batchNormClipQuantBackward, batchNormTrainLsq / batchNormLsqBackward. */
+        BN_QUANT_TRAIN,
+        /** unitTailEval. */
+        UNIT_TAIL_EVAL,
+        /** unitTailTrain / unitTailBackward. */
+        UNIT_TAIL_TRAIN
+    }
+
+    /** Whether this backend provides (and wants to be called for) a family of fused operations. */
+    default boolean fuses(Fused family) {
+        return false;
+    }
+
+    /** y = clipQuant(batchNormEval(x)) without the intermediate tensor. */
+    default void batchNormEvalClipQuant(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+            Tensor y, float eps, Tensor upper, Tensor bin) {
+        throw new UnsupportedOperationException("batchNormEvalClipQuant on " + device());
+    }
+
+    /** y = lsq(batchNormEval(x)) per channel without the intermediate tensor. */
+    default void batchNormEvalLsq(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, Tensor y,
+            float eps, Tensor s, int qn, int qp) {
+        throw new UnsupportedOperationException("batchNormEvalLsq on " + device());
+    }
+
+    /**
+     * Training batch norm followed by the clip quantizer (saveMean, saveInvstd required). The
+     * batch norm's output is not kept: the backward recomputes it from x.
+     */
+    default void batchNormTrainClipQuant(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor saveMean,
+            Tensor saveInvstd, Tensor runningMean, Tensor runningVar, float eps, float momentum, Tensor upper,
+            Tensor bin) {
+        throw new UnsupportedOperationException("batchNormTrainClipQuant on " + device());
+    }
+
+    /** Backward of batchNormTrainClipQuant: dx, dgamma, dbeta (may be null) and dupper. */
+    default void batchNormClipQuantBackward(Tensor x, Tensor dy, Tensor gamma, Tensor beta, Tensor saveMean,
+            Tensor saveInvstd, Tensor upper, Tensor dx, Tensor dgamma, Tensor dbeta, Tensor dupper) {
+        throw new UnsupportedOperationException("batchNormClipQuantBackward on " + device());
+    }
+
+    /** Training batch norm followed by LSQ per channel (saveMean, saveInvstd required). */
+    default void batchNormTrainLsq(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor saveMean, Tensor saveInvstd,
+            Tensor runningMean, Tensor runningVar, float eps, float momentum, Tensor s, int qn, int qp) {
+        throw new UnsupportedOperationException("batchNormTrainLsq on " + device());
+    }
+
+    /** Backward of batchNormTrainLsq: dx, dgamma, dbeta (may be null) and ds (scaled by gscale). */
+    default void batchNormLsqBackward(Tensor x, Tensor dy, Tensor gamma, Tensor beta, Tensor saveMean,
+            Tensor saveInvstd, Tensor s, Tensor dx, Tensor dgamma, Tensor dbeta, Tensor ds, int qn, int qp,
+            float gscale) {
+        throw new UnsupportedOperationException("batchNormLsqBackward on " + device());
+    }
+
+    /**
+     * The tail of a BASQ unit in evaluation: y = BN2(ReLU(BN1(z)) + F(skip)) (+ res), both batch
+     * norms with running statistics, F the flexible skip from skip's channels to z's; res may be
+     * null.
+     */
+    default void unitTailEval(Tensor z, Tensor gamma1, Tensor beta1, Tensor mean1, Tensor var1, Tensor skip,
+            Tensor gamma2, Tensor beta2, Tensor mean2, Tensor var2, Tensor res, Tensor y, float eps) {
+        throw new UnsupportedOperationException("unitTailEval on " + device());
+    }
+
+    /**
+     * The tail of a BASQ unit in training: s = ReLU(BN1(z)) + F(skip) (written: the backward needs
+     * it), y = BN2(s), batch statistics saved for both (running statistics may be null).
+     */
+    default void unitTailTrain(Tensor z, Tensor gamma1, Tensor beta1, Tensor saveMean1, Tensor saveInvstd1,
+            Tensor runningMean1, Tensor runningVar1, Tensor skip, Tensor gamma2, Tensor beta2, Tensor saveMean2,
+            Tensor saveInvstd2, Tensor runningMean2, Tensor runningVar2, Tensor s, Tensor y, float eps,
+            float momentum) {
+        throw new UnsupportedOperationException("unitTailTrain on " + device());
+    }
+
+    /**
+     * Backward of unitTailTrain: ds (the gradient of s, also that of F(skip)), dz and the affine
+     * gradients (each may be null).
+     */
+    default void unitTailBackward(Tensor z, Tensor s, Tensor dy, Tensor gamma1, Tensor beta1, Tensor saveMean1,
+            Tensor saveInvstd1, Tensor gamma2, Tensor saveMean2, Tensor saveInvstd2, Tensor ds, Tensor dz,
+            Tensor dgamma1, Tensor dbeta1, Tensor dgamma2, Tensor dbeta2) {
+        throw new UnsupportedOperationException("unitTailBackward on " + device());
+    }
 }

@@ -340,4 +340,88 @@ public final class CpuBackend implements Backend {
         check(CpuKernels.basq_sgd_step(p.ptr(), g.ptr(), buf.ptr(), p.numel(), lr, momentum, wd, nesterov ? 1 : 0),
                 "sgd_step");
     }
+
+    // ---------------------------------------------------------------- fused (fused.h)
+
+    @Override
+    public boolean fuses(Fused family) {
+        return true;
+    }
+
+    @Override
+    public void batchNormEvalClipQuant(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+            Tensor y, float eps, Tensor upper, Tensor bin) {
+        check(CpuKernels.basq_bn_eval_clip_quant_fwd(x.ptr(), gamma.ptr(), beta.ptr(), runningMean.ptr(),
+                runningVar.ptr(), y.ptr(), x.dim(0), x.dim(1), hw(x), eps, upper.ptr(), bin.ptr()),
+                "bn_eval_clip_quant");
+    }
+
+    @Override
+    public void batchNormEvalLsq(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, Tensor y,
+            float eps, Tensor s, int qn, int qp) {
+        check(CpuKernels.basq_bn_eval_lsq_fwd(x.ptr(), gamma.ptr(), beta.ptr(), runningMean.ptr(), runningVar.ptr(),
+                y.ptr(), x.dim(0), x.dim(1), hw(x), eps, s.ptr(), qn, qp), "bn_eval_lsq");
+    }
+
+    @Override
+    public void batchNormTrainClipQuant(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor saveMean,
+            Tensor saveInvstd, Tensor runningMean, Tensor runningVar, float eps, float momentum, Tensor upper,
+            Tensor bin) {
+        check(CpuKernels.basq_bn_train_clip_quant_fwd(x.ptr(), gamma.ptr(), beta.ptr(), y.ptr(), saveMean.ptr(),
+                saveInvstd.ptr(), p(runningMean), p(runningVar), x.dim(0), x.dim(1), hw(x), eps, momentum,
+                upper.ptr(), bin.ptr()), "bn_train_clip_quant");
+    }
+
+    @Override
+    public void batchNormClipQuantBackward(Tensor x, Tensor dy, Tensor gamma, Tensor beta, Tensor saveMean,
+            Tensor saveInvstd, Tensor upper, Tensor dx, Tensor dgamma, Tensor dbeta, Tensor dupper) {
+        check(CpuKernels.basq_bn_clip_quant_bwd(x.ptr(), dy.ptr(), gamma.ptr(), beta.ptr(), saveMean.ptr(),
+                saveInvstd.ptr(), upper.ptr(), dx.ptr(), p(dgamma), p(dbeta), dupper.ptr(), x.dim(0), x.dim(1),
+                hw(x)), "bn_clip_quant_bwd");
+    }
+
+    @Override
+    public void batchNormTrainLsq(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor saveMean, Tensor saveInvstd,
+            Tensor runningMean, Tensor runningVar, float eps, float momentum, Tensor s, int qn, int qp) {
+        check(CpuKernels.basq_bn_train_lsq_fwd(x.ptr(), gamma.ptr(), beta.ptr(), y.ptr(), saveMean.ptr(),
+                saveInvstd.ptr(), p(runningMean), p(runningVar), x.dim(0), x.dim(1), hw(x), eps, momentum, s.ptr(),
+                qn, qp), "bn_train_lsq");
+    }
+
+    @Override
+    public void batchNormLsqBackward(Tensor x, Tensor dy, Tensor gamma, Tensor beta, Tensor saveMean,
+            Tensor saveInvstd, Tensor s, Tensor dx, Tensor dgamma, Tensor dbeta, Tensor ds, int qn, int qp,
+            float gscale) {
+        check(CpuKernels.basq_bn_lsq_bwd(x.ptr(), dy.ptr(), gamma.ptr(), beta.ptr(), saveMean.ptr(),
+                saveInvstd.ptr(), s.ptr(), dx.ptr(), p(dgamma), p(dbeta), ds.ptr(), x.dim(0), x.dim(1), hw(x), qn, qp,
+                gscale), "bn_lsq_bwd");
+    }
+
+    @Override
+    public void unitTailEval(Tensor z, Tensor gamma1, Tensor beta1, Tensor mean1, Tensor var1, Tensor skip,
+            Tensor gamma2, Tensor beta2, Tensor mean2, Tensor var2, Tensor res, Tensor y, float eps) {
+        check(CpuKernels.basq_unit_tail_eval_fwd(z.ptr(), gamma1.ptr(), beta1.ptr(), mean1.ptr(), var1.ptr(),
+                skip.ptr(), skip.dim(1), gamma2.ptr(), beta2.ptr(), mean2.ptr(), var2.ptr(), p(res), y.ptr(),
+                z.dim(0), z.dim(1), hw(z), eps), "unit_tail_eval");
+    }
+
+    @Override
+    public void unitTailTrain(Tensor z, Tensor gamma1, Tensor beta1, Tensor saveMean1, Tensor saveInvstd1,
+            Tensor runningMean1, Tensor runningVar1, Tensor skip, Tensor gamma2, Tensor beta2, Tensor saveMean2,
+            Tensor saveInvstd2, Tensor runningMean2, Tensor runningVar2, Tensor s, Tensor y, float eps,
+            float momentum) {
+        check(CpuKernels.basq_unit_tail_train_fwd(z.ptr(), gamma1.ptr(), beta1.ptr(), saveMean1.ptr(),
+                saveInvstd1.ptr(), p(runningMean1), p(runningVar1), skip.ptr(), skip.dim(1), gamma2.ptr(),
+                beta2.ptr(), saveMean2.ptr(), saveInvstd2.ptr(), p(runningMean2), p(runningVar2), s.ptr(), y.ptr(),
+                z.dim(0), z.dim(1), hw(z), eps, momentum), "unit_tail_train");
+    }
+
+    @Override
+    public void unitTailBackward(Tensor z, Tensor s, Tensor dy, Tensor gamma1, Tensor beta1, Tensor saveMean1,
+            Tensor saveInvstd1, Tensor gamma2, Tensor saveMean2, Tensor saveInvstd2, Tensor ds, Tensor dz,
+            Tensor dgamma1, Tensor dbeta1, Tensor dgamma2, Tensor dbeta2) {
+        check(CpuKernels.basq_unit_tail_bwd(z.ptr(), s.ptr(), dy.ptr(), gamma1.ptr(), beta1.ptr(), saveMean1.ptr(),
+                saveInvstd1.ptr(), gamma2.ptr(), saveMean2.ptr(), saveInvstd2.ptr(), ds.ptr(), dz.ptr(), p(dgamma1),
+                p(dbeta1), p(dgamma2), p(dbeta2), z.dim(0), z.dim(1), hw(z)), "unit_tail_bwd");
+    }
 }

@@ -43,7 +43,7 @@ public final class OpProfile implements InvocationHandler {
         }
         String name = m.getName();
         if (!name.equals("allocate") && !name.equals("free") && !name.equals("device") && !name.equals("allocator")
-                && !name.equals("available")) {
+                && !name.equals("available") && !name.equals("fuses")) {
             inner.synchronize();
             AtomicLong[] s = stats.computeIfAbsent(name, k -> new AtomicLong[] {new AtomicLong(), new AtomicLong()});
             s[0].incrementAndGet();

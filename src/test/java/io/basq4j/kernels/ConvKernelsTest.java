@@ -155,6 +155,15 @@ class ConvKernelsTest {
                 new Conv(2, 4, 6, 6, 4, 3, 3, 1, 1, 3, 0, 4),     // padding larger than the kernel half
                 new Conv(1, 5, 4, 4, 5, 3, 3, 3, 3, 3, 3, 5),
                 new Conv(2, 3, 8, 8, 3, 3, 3, 2, 2, 0, 0, 3),     // no padding, last input row unused
+                new Conv(2, 3, 4, 4, 3, 3, 3, 1, 1, 1, 1, 3),
+                new Conv(2, 3, 2, 3, 3, 3, 3, 1, 1, 1, 1, 3),     // tiny planes: tap table
+                new Conv(2, 3, 11, 13, 3, 3, 3, 2, 2, 1, 1, 3),   // odd sizes, stride 2
+                new Conv(2, 3, 12, 10, 3, 3, 3, 2, 2, 0, 0, 3),
+                new Conv(2, 3, 10, 12, 3, 3, 3, 2, 2, 2, 1, 3),
+                new Conv(2, 3, 9, 9, 3, 3, 3, 1, 2, 1, 1, 3),     // unequal strides
+                new Conv(2, 3, 9, 9, 3, 3, 3, 2, 1, 1, 1, 3),
+                new Conv(2, 3, 9, 9, 3, 3, 3, 3, 3, 1, 1, 3),     // stride 3
+                new Conv(2, 3, 6, 6, 3, 5, 5, 1, 1, 2, 2, 3),     // 5x5 on narrow rows
                 new Conv(2, 3, 70, 66, 3, 3, 3, 1, 1, 1, 1, 3),   // large planes: bounds-checked loops
                 new Conv(2, 3, 71, 65, 3, 3, 3, 2, 2, 1, 1, 3),
                 new Conv(1, 2, 70, 70, 2, 5, 5, 2, 1, 2, 2, 2),
