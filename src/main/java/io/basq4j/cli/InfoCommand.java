@@ -43,7 +43,8 @@ public final class InfoCommand implements Runnable {
                 }
                 String path = line.substring(slash);
                 String file = path.substring(path.lastIndexOf('/') + 1);
-                if (file.startsWith("lib" + lib + ".so") || file.startsWith("lib" + lib + "@")) {
+                // JavaCPP may load a library under a variant name (libopenblas_nolapack.so.0).
+                if (file.startsWith("lib" + lib) && file.contains(".so")) {
                     return path;
                 }
             }
