@@ -48,7 +48,7 @@ if stale "$cpu_lib" "${cpp_src[@]}" "${headers[@]}" "$0"; then
 fi
 # libgomp travels in the jar so that the natives load where gcc's runtime is absent.
 gomp=$(gcc -print-file-name=libgomp.so.1)
-[ -e "$native/libgomp.so.1" ] || cp -L "$gomp" "$native/libgomp.so.1"
+[ -e "$native/libgomp.so.1" ] || { cp -L "$gomp" "$native/libgomp.so.1.tmp" && mv -f "$native/libgomp.so.1.tmp" "$native/libgomp.so.1"; }
 
 # CUDA kernels: only where nvcc is available.
 cuda_classes=()
@@ -92,6 +92,7 @@ done
 for lib in "$native"/*.so "$native"/*.so.*; do
   [ -e "$lib" ] || continue
   b=$(basename "$lib")
-  stale "$out/$b" "$lib" && cp "$lib" "$out/$b"
+  # copied beside and renamed: a running JVM that maps the old file keeps its inode.
+  if stale "$out/$b" "$lib"; then cp "$lib" "$out/$b.tmp" && mv -f "$out/$b.tmp" "$out/$b"; fi
 done
 exit 0

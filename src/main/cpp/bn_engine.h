@@ -31,6 +31,7 @@ namespace basq_cpu {
 constexpr int64_t kChunk = 256;        // floats of one chunk (per-element arrays on the stack)
 constexpr int64_t kParMin = 1 << 15;   // elements below which a kernel stays on one thread
 constexpr int kMinGroups = 16;         // groups at least (when there are that many channels)
+constexpr int64_t kPlaneMin = 16;      // HW from which element-wise (evaluation) kernels go plane by plane
 
 struct Grouping {
     int G;      // channels per group (the last group may have fewer)
@@ -44,6 +45,20 @@ inline Grouping grouping(int C, int64_t HW) {
     if (count < want) count = want;
     const int G = (C + count - 1) / count;
     return {G, (C + G - 1) / G};
+}
+
+/*
+ * Element-wise kernels without reductions (evaluation) walk the tensor in memory order when
+ * its planes are long enough (HW >= kPlaneMin): f(n, c, offset) for every plane, one OpenMP
+ * task per plane, contiguous planes per thread, per-channel coefficients as scalars. (The
+ * channel groups would walk N rows at a stride of C*HW per group, which defeats the hardware
+ * prefetchers on large activations.)
+ */
+template <class F>
+inline void for_planes(int N, int C, int64_t HW, F f) {
+    const int64_t planes = (int64_t)N * C;
+#pragma omp parallel for schedule(static) if (planes * HW > kParMin)
+    for (int64_t p = 0; p < planes; p++) f((int)(p / C), (int)(p % C), p * HW);
 }
 
 /* Calls f(j0, K) for the chunks [j0, j0 + K) of a group segment of length L. */

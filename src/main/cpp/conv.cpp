@@ -73,13 +73,6 @@ constexpr int kMaxTaps = 64;
 // Stride-1 depthwise rows narrower than this are computed as one flat loop over the plane.
 constexpr int kFlatRows = 8;
 
-#ifdef BASQ_CONV_DEV
-int64_t g_cols_target = kColsTarget;  // timing experiments only
-#define COLS_TARGET g_cols_target
-#else
-#define COLS_TARGET kColsTarget
-#endif
-
 inline int max_threads() {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -258,7 +251,7 @@ Plan make_plan(const Geo& g) {
     // for every narrow per-image GEMM (the 4x4 ResNet stage: 2x faster packed); small weights
     // stay in cache and packing costs more than it saves (MobileNet 1x1 at 2x2..8x8: 1.5-2x).
     int64_t nb = 1;
-    if ((int64_t)g.Cog * g.K > kPackWeights) nb = std::max<int64_t>(1, ceil_div(COLS_TARGET, g.HWo));
+    if ((int64_t)g.Cog * g.K > kPackWeights) nb = std::max<int64_t>(1, ceil_div(kColsTarget, g.HWo));
     nb = std::min<int64_t>(nb, ceil_div(g.N, cap));  // at least one chunk per worker
     p.nb = (int)nb;
     p.nchunks = (int)ceil_div(g.N, nb);
@@ -370,18 +363,25 @@ void raise(const Geo& g, const float* dcol, int64_t ldc, int n0, int nb, int gi,
     }
 }
 
-// Copies out [Cog, nb*HWo] of group gi into y (NCHW), or packs y into out when to_packed.
-void repack(const Geo& g, float* packed, int64_t ldp, float* t, int n0, int nb, int gi, bool to_packed, bool par) {
+// Output-shaped tensors (y, dy: [N, Cout, HWo]) of group gi and images n0..n0+nb-1 to and
+// from the packed GEMM layout [Cog, nb*HWo] with row stride ldp.
+void pack_out(const Geo& g, const float* t, int n0, int nb, int gi, float* packed, int64_t ldp, bool par) {
     const int64_t items = (int64_t)nb * g.Cog;
 #pragma omp parallel for schedule(static) if (par && items * g.HWo > kParallelMacs)
     for (int64_t it = 0; it < items; it++) {
         const int b = (int)(it / g.Cog), c = (int)(it % g.Cog);
-        float* pp = packed + c * ldp + b * g.HWo;
-        float* tp = t + ((int64_t)(n0 + b) * g.Cout + gi * g.Cog + c) * g.HWo;
-        if (to_packed)
-            memcpy(pp, tp, sizeof(float) * g.HWo);
-        else
-            memcpy(tp, pp, sizeof(float) * g.HWo);
+        memcpy(packed + c * ldp + b * g.HWo, t + ((int64_t)(n0 + b) * g.Cout + gi * g.Cog + c) * g.HWo,
+               sizeof(float) * g.HWo);
+    }
+}
+
+void unpack_out(const Geo& g, const float* packed, int64_t ldp, int n0, int nb, int gi, float* t, bool par) {
+    const int64_t items = (int64_t)nb * g.Cog;
+#pragma omp parallel for schedule(static) if (par && items * g.HWo > kParallelMacs)
+    for (int64_t it = 0; it < items; it++) {
+        const int b = (int)(it / g.Cog), c = (int)(it % g.Cog);
+        memcpy(t + ((int64_t)(n0 + b) * g.Cout + gi * g.Cog + c) * g.HWo, packed + c * ldp + b * g.HWo,
+               sizeof(float) * g.HWo);
     }
 }
 
@@ -402,10 +402,11 @@ void fwd_chunk(const Geo& g, const Plan& p, const float* x, const float* w, floa
         }
         const float* A = w + (int64_t)gi * g.Cog * g.K;
         if (nb == 1) {
-            mm(par, false, false, g.Cog, L, g.K, A, g.K, B, L, 0.0f, y + ((int64_t)n0 * g.Cout + gi * g.Cog) * g.HWo, L);
+            float* yg = y + ((int64_t)n0 * g.Cout + gi * g.Cog) * g.HWo;
+            mm(par, false, false, g.Cog, L, g.K, A, g.K, B, L, 0.0f, yg, L);
         } else {
             mm(par, false, false, g.Cog, L, g.K, A, g.K, B, L, 0.0f, tmp, L);
-            repack(g, tmp, L, y, n0, nb, gi, false, par);
+            unpack_out(g, tmp, L, n0, nb, gi, y, par);
         }
     }
 }
@@ -420,7 +421,7 @@ void bwd_data_chunk(const Geo& g, const Plan& p, const float* dy, const float* w
         if (nb == 1) {
             B = dy + ((int64_t)n0 * g.Cout + gi * g.Cog) * g.HWo;
         } else {
-            repack(g, dyt, L, const_cast<float*>(dy), n0, nb, gi, true, par);
+            pack_out(g, dy, n0, nb, gi, dyt, L, par);
             B = dyt;
         }
         const float* A = w + (int64_t)gi * g.Cog * g.K;
@@ -451,7 +452,7 @@ void bwd_filter_chunk(const Geo& g, const Plan& p, const float* x, const float* 
         if (nb == 1) {
             A = dy + ((int64_t)n0 * g.Cout + gi * g.Cog) * g.HWo;
         } else {
-            repack(g, dyt, L, const_cast<float*>(dy), n0, nb, gi, true, par);
+            pack_out(g, dy, n0, nb, gi, dyt, L, par);
             A = dyt;
         }
         mm(par, false, true, g.Cog, g.K, L, A, L, B, L, first ? 0.0f : 1.0f, dw + (int64_t)gi * g.Cog * g.K, g.K);
@@ -684,8 +685,8 @@ bool tap_table(const Geo& g, TapTable& tt) {
 
 // ------------------------------------------------------------------ depthwise, large planes (borders checked)
 
-// One output of a plane with bounds checks (borders). flip: taps read mirrored (bwd_data).
-inline float dw_point(const float* x, int H, int W, const float* wk, int KH, int KW, bool flip, int ih0, int iw0) {
+// One output of a plane with bounds checks (border columns).
+inline float dw_point(const float* x, int H, int W, const float* wk, int KH, int KW, int ih0, int iw0) {
     float acc = 0.0f;
     for (int kh = 0; kh < KH; kh++) {
         const int ih = ih0 + kh;
@@ -693,8 +694,7 @@ inline float dw_point(const float* x, int H, int W, const float* wk, int KH, int
         for (int kw = 0; kw < KW; kw++) {
             const int iw = iw0 + kw;
             if (iw < 0 || iw >= W) continue;
-            const float wv = flip ? wk[(KH - 1 - kh) * KW + (KW - 1 - kw)] : wk[kh * KW + kw];
-            acc += wv * x[(int64_t)ih * W + iw];
+            acc += wk[kh * KW + kw] * x[(int64_t)ih * W + iw];
         }
     }
     return acc;
@@ -719,12 +719,12 @@ void dw_plane_fwd(const float* x, int H, int W, const float* wk, int KH, int KW,
         const int ih0 = oh * sh - ph;
         if (fast3 && ih0 >= 0 && ih0 + 3 <= H) {
             const float* x0 = x + (int64_t)ih0 * W;
-            for (int ow = 0; ow < ia; ow++) yr[ow] = dw_point(x, H, W, t9, 3, 3, false, ih0, ow * sw - pw);
+            for (int ow = 0; ow < ia; ow++) yr[ow] = dw_point(x, H, W, t9, 3, 3, ih0, ow * sw - pw);
             if (sw == 1)
                 dw3_row<1>(x0, x0 + W, x0 + 2 * W, t9, yr, ia, ib, pw);
             else
                 dw3_row<2>(x0, x0 + W, x0 + 2 * W, t9, yr, ia, ib, pw);
-            for (int ow = ib; ow < Wo; ow++) yr[ow] = dw_point(x, H, W, t9, 3, 3, false, ih0, ow * sw - pw);
+            for (int ow = ib; ow < Wo; ow++) yr[ow] = dw_point(x, H, W, t9, 3, 3, ih0, ow * sw - pw);
             continue;
         }
         // Any kernel or a border row: accumulate one tap at a time over the row.
@@ -956,9 +956,10 @@ int dw_bwd_filter(const Geo& g, const float* x, const float* dy, float* dw) {
 
 // ------------------------------------------------------------------ API
 
+// -1 for arguments the conv functions reject (the header leaves this case open).
 BASQ_API int64_t basq_conv2d_workspace_floats(BASQ_CONV_ARGS) {
     Geo g;
-    if (geo_init(g, N, Cin, H, W, Cout, KH, KW, sh, sw, ph, pw, groups) != BASQ_OK) return 0;
+    if (geo_init(g, N, Cin, H, W, Cout, KH, KW, sh, sw, ph, pw, groups) != BASQ_OK) return -1;
     return make_plan(g).total;
 }
 

@@ -135,6 +135,21 @@ BASQ_API int basq_bn_eval_clip_quant_fwd(const float* x, const float* gamma, con
     const float u = *upper;
     const float d = basq_clip_step(u, *bin);
     const bool pos = u > 0.0f;
+    if (HW >= kPlaneMin) {
+        for_planes(N, C, HW, [&](int, int c, int64_t off) {
+            const float a = bn_eval_scale(gamma[c], running_var[c], eps);
+            const float m = running_mean[c], b = beta[c];
+            const float* __restrict xp = x + off;
+            float* __restrict yp = y + off;
+            if (pos) {
+#pragma omp simd
+                for (int64_t i = 0; i < HW; i++) yp[i] = basq_clip_fwd1_pos(bn_apply(xp[i], m, a, b), u, d);
+            } else {
+                for (int64_t i = 0; i < HW; i++) yp[i] = 0.0f;
+            }
+        });
+        return BASQ_OK;
+    }
     for_groups(N, C, HW, [&](int c0, int Gc) {
         float fa[kChunk];
         for (int ch = 0; ch < Gc; ch++) fa[ch] = bn_eval_scale(gamma[c0 + ch], running_var[c0 + ch], eps);
@@ -156,6 +171,17 @@ BASQ_API int basq_bn_eval_lsq_fwd(const float* x, const float* gamma, const floa
     if (C == 0) return BASQ_OK;
     if (!x || !gamma || !beta || !running_mean || !running_var || !y || !s) return BASQ_EINVAL;
     const float fqn = (float)qn, fqp = (float)qp;
+    if (HW >= kPlaneMin) {
+        for_planes(N, C, HW, [&](int, int c, int64_t off) {
+            const float a = bn_eval_scale(gamma[c], running_var[c], eps);
+            const float m = running_mean[c], b = beta[c], sc = s[c];
+            const float* __restrict xp = x + off;
+            float* __restrict yp = y + off;
+#pragma omp simd
+            for (int64_t i = 0; i < HW; i++) yp[i] = basq_lsq_fwd1(bn_apply(xp[i], m, a, b), sc, fqn, fqp);
+        });
+        return BASQ_OK;
+    }
     for_groups(N, C, HW, [&](int c0, int Gc) {
         float fa[kChunk];
         for (int ch = 0; ch < Gc; ch++) fa[ch] = bn_eval_scale(gamma[c0 + ch], running_var[c0 + ch], eps);
@@ -362,6 +388,30 @@ BASQ_API int basq_unit_tail_eval_fwd(const float* z, const float* gamma1, const 
     if (!z || !gamma1 || !beta1 || !mean1 || !var1 || !skip || !gamma2 || !beta2 || !mean2 || !var2 || !y)
         return BASQ_EINVAL;
     const int64_t rs = (int64_t)C * HW;
+    if (HW >= kPlaneMin) {
+        for_planes(N, C, HW, [&](int n, int c, int64_t off) {
+            const float a1 = bn_eval_scale(gamma1[c], var1[c], eps), m1 = mean1[c], b1 = beta1[c];
+            const float a2 = bn_eval_scale(gamma2[c], var2[c], eps), m2 = mean2[c], b2 = beta2[c];
+            for_chunks(HW, [&](int64_t j0, int64_t K) {
+                float buf[kChunk];
+                // the plane's chunk of F(skip): the group of one channel c
+                const float* __restrict sk = skip_chunk(skip, Cskip, C, HW, n, c, j0, K, buf);
+                const float* __restrict zp = z + off + j0;
+                float* __restrict yp = y + off + j0;
+                if (res) {
+                    const float* __restrict rp = res + off + j0;
+#pragma omp simd
+                    for (int64_t j = 0; j < K; j++)
+                        yp[j] = bn_apply(relu1(bn_apply(zp[j], m1, a1, b1)) + sk[j], m2, a2, b2) + rp[j];
+                } else {
+#pragma omp simd
+                    for (int64_t j = 0; j < K; j++)
+                        yp[j] = bn_apply(relu1(bn_apply(zp[j], m1, a1, b1)) + sk[j], m2, a2, b2);
+                }
+            });
+        });
+        return BASQ_OK;
+    }
     for_groups(N, C, HW, [&](int c0, int Gc) {
         float fa1[kChunk], fa2[kChunk];
         for (int ch = 0; ch < Gc; ch++) {

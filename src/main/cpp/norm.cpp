@@ -68,6 +68,17 @@ BASQ_API int basq_bn_eval_fwd(const float* x, const float* gamma, const float* b
     if (N < 0 || C < 0 || HW < 0 || !(eps >= 0.0f)) return BASQ_EINVAL;
     if ((int64_t)N * C == 0 || HW == 0) return BASQ_OK;
     if (!x || !gamma || !beta || !running_mean || !running_var || !y) return BASQ_EINVAL;
+    if (HW >= kPlaneMin) {
+        for_planes(N, C, HW, [&](int, int c, int64_t off) {
+            const float a = bn_eval_scale(gamma[c], running_var[c], eps);
+            const float m = running_mean[c], b = beta[c];
+            const float* __restrict xp = x + off;
+            float* __restrict yp = y + off;
+#pragma omp simd
+            for (int64_t i = 0; i < HW; i++) yp[i] = bn_apply(xp[i], m, a, b);
+        });
+        return BASQ_OK;
+    }
     const Grouping gr = grouping(C, HW);
     const int64_t rs = (int64_t)C * HW;
 #pragma omp parallel for schedule(static) if ((int64_t)N * rs > kParMin)

@@ -2,7 +2,8 @@
  * 2-D convolution, NCHW, weights [Cout, Cin/groups, KH, KW], no bias, dilation 1.
  * Output size: Ho = (H + 2*ph - KH) / sh + 1, Wo likewise. Depthwise (groups == Cin == Cout)
  * and 1x1 (stride 1, no padding) take direct paths; the rest uses im2col + sgemm.
- * ws is caller-provided scratch of basq_conv2d_workspace_floats(...) floats (may be 0).
+ * ws is caller-provided scratch of basq_conv2d_workspace_floats(...) floats (may be 0);
+ * that function returns -1 when the arguments describe no valid convolution.
  */
 #ifndef BASQ4J_CONV_H
 #define BASQ4J_CONV_H

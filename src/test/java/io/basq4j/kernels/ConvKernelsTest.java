@@ -133,11 +133,12 @@ class ConvKernelsTest {
                 new Conv(1, 7, 1, 1, 9, 1, 1, 1, 1, 0, 0, 1),     // batch 1, HW 1
                 new Conv(70, 3, 1, 1, 5, 1, 1, 1, 1, 0, 0, 1),    // HW 1: one transposed GEMM
                 new Conv(64, 300, 1, 1, 200, 1, 1, 1, 1, 0, 0, 1), // HW 1, GEMM split over threads
-                new Conv(5, 12, 4, 4, 10, 1, 1, 1, 1, 0, 0, 1),   // small HW: images packed per GEMM
+                new Conv(5, 12, 4, 4, 10, 1, 1, 1, 1, 0, 0, 1),   // small HW, one GEMM per image
                 new Conv(33, 6, 3, 2, 7, 1, 1, 1, 1, 0, 0, 1),    // ragged last chunk
                 new Conv(1, 16, 20, 20, 32, 1, 1, 1, 1, 0, 0, 1), // one image: GEMM split over threads
                 new Conv(16, 32, 16, 16, 24, 1, 1, 1, 1, 0, 0, 1), // bwd_filter reduces over 4096
                 new Conv(9, 4, 5, 5, 6, 1, 1, 1, 1, 0, 0, 2),     // grouped 1x1 (im2col path)
+                new Conv(7, 300, 2, 2, 256, 1, 1, 1, 1, 0, 0, 1), // big weights: images packed per GEMM
         }, 100);
     }
 
@@ -190,6 +191,9 @@ class ConvKernelsTest {
                 new Conv(2, 4, 6, 6, 6, 1, 1, 2, 2, 0, 0, 1),     // 1x1 stride 2 (not the pointwise path)
                 new Conv(1, 16, 20, 20, 32, 3, 3, 1, 1, 1, 1, 1), // one image: GEMM split over threads
                 new Conv(1, 1, 6, 6, 1, 3, 3, 1, 1, 1, 1, 1),     // one channel, groups 1
+                new Conv(5, 64, 4, 4, 128, 3, 3, 1, 1, 1, 1, 1),  // big weights, small HW: images packed per GEMM
+                new Conv(5, 64, 5, 5, 128, 3, 3, 2, 2, 1, 1, 1),  // ragged last chunk
+                new Conv(5, 192, 3, 3, 192, 3, 3, 1, 1, 1, 1, 2), // packed and grouped
         }, 300);
     }
 
@@ -273,8 +277,9 @@ class ConvKernelsTest {
         assertEquals(0, new Conv(4, 8, 1, 1, 6, 1, 1, 1, 1, 0, 0, 1).ws());
         assertTrue(new Conv(4, 8, 9, 9, 6, 3, 3, 1, 1, 1, 1, 1).ws() > 0);
         assertTrue(new Conv(4, 8, 4, 4, 6, 1, 1, 1, 1, 0, 0, 1).ws() > 0);
-        // Invalid arguments: zero.
-        assertEquals(0, new Conv(4, 8, 2, 2, 6, 3, 3, 1, 1, 0, 0, 1).ws());
+        // Invalid arguments (output size < 1, groups not dividing Cin): negative.
+        assertTrue(new Conv(4, 8, 2, 2, 6, 3, 3, 1, 1, 0, 0, 1).ws() < 0);
+        assertTrue(new Conv(4, 6, 5, 5, 8, 3, 3, 1, 1, 1, 1, 4).ws() < 0);
     }
 
     @Test

@@ -117,7 +117,8 @@ public final class ConvTiming {
             int IN = 1280, OUT = 100;
             try (FloatPointer x = random(rnd, (long) N * IN); FloatPointer w = random(rnd, (long) OUT * IN);
                     FloatPointer b = random(rnd, OUT); FloatPointer dy = random(rnd, (long) N * OUT);
-                    FloatPointer y = new FloatPointer((long) N * OUT); FloatPointer dx = new FloatPointer((long) N * IN);
+                    FloatPointer y = new FloatPointer((long) N * OUT);
+                    FloatPointer dx = new FloatPointer((long) N * IN);
                     FloatPointer dw = new FloatPointer((long) OUT * IN); FloatPointer db = new FloatPointer(OUT)) {
                 double f = bestMs(() -> CpuKernels.basq_linear_fwd(x, w, b, y, N, IN, OUT));
                 double bw = bestMs(() -> CpuKernels.basq_linear_bwd(x, w, dy, dx, dw, db, N, IN, OUT));
