@@ -179,7 +179,8 @@ public final class PipelineCommands {
 
     @Command(name = "random", mixinStandardHelpOptions = true,
             description = "Accuracy of random architectures of the trained supernet on the whole validation set "
-                    + "(the baseline the search must beat).")
+                    + "(the baseline the search must beat); with --finetune each one also goes through step 3. "
+                    + "Writes <run>/random.json.")
     public static final class RandomArchs implements Callable<Integer> {
         @Mixin
         RunOptions opts;
@@ -187,31 +188,64 @@ public final class PipelineCommands {
         @Option(names = "--count", paramLabel = "N", defaultValue = "10", description = "architectures (default 10)")
         int count;
 
+        @Option(names = "--finetune", description = "finetune each architecture as step 3 does (SPEC 7), measured "
+                + "on the whole validation set")
+        boolean finetune;
+
         @Override
         public Integer call() throws Exception {
             return guarded(() -> {
                 RunConfig c = opts.config();
                 Path dir = opts.runDir(c);
-                try (RunLog log = opts.open(c); Supernet model = KFoldSearch.loadSupernet(c, dir);
-                        KFoldSearch.ValidationSet val = new KFoldSearch.ValidationSet(c)) {
+                if (count < 1) {
+                    throw new IllegalArgumentException("--count must be at least 1, got " + count);
+                }
+                try (RunLog log = opts.open(c); KFoldSearch.ValidationSet val = new KFoldSearch.ValidationSet(c)) {
                     Random r = new Random(c.seed + 4242);
                     int[] all = new int[val.batches()];
                     for (int i = 0; i < all.length; i++) {
                         all[i] = i;
                     }
+                    List<int[]> archs = new ArrayList<>();
                     List<Double> accs = new ArrayList<>();
-                    for (int i = 0; i < count; i++) {
-                        Architecture a = Architecture.random(r, model.searchedUnits(), model.branches());
-                        int[] g = a.genes();
-                        double acc = val.accuracy(x -> model.forward(x, g), all);
-                        accs.add(acc);
-                        log.info("random %d: %s  %.2f%%", i, a, acc);
+                    try (Supernet model = KFoldSearch.loadSupernet(c, dir)) {
+                        for (int i = 0; i < count; i++) {
+                            int[] g = Architecture.random(r, model.searchedUnits(), model.branches()).genes();
+                            double acc = FinetuneStep.fullAccuracy(model, g, val, all);
+                            archs.add(g);
+                            accs.add(acc);
+                            log.info("random %d: %s  %.2f%%", i, java.util.Arrays.toString(g), acc);
+                        }
                     }
-                    log.plain(String.format(Locale.ROOT, "random_mean %.2f",
-                            accs.stream().mapToDouble(Double::doubleValue).average().orElse(0)));
+                    Map<String, Object> out = new LinkedHashMap<>();
+                    out.put("archs", archs);
+                    out.put("accs", accs);
+                    out.put("mean", mean(accs));
+                    log.plain(String.format(Locale.ROOT, "random_mean %.2f", mean(accs)));
+                    if (finetune) {
+                        List<Double> tuned = new ArrayList<>();
+                        try (io.basq4j.data.DataLoader train = FinetuneStep.trainLoader(c)) {
+                            for (int i = 0; i < count; i++) {
+                                try (Supernet model = KFoldSearch.loadSupernet(c, dir)) {
+                                    io.basq4j.train.Finetuning.FoldResult fr = io.basq4j.train.Finetuning.run(c, i,
+                                            archs.get(i), model, train,
+                                            (m, a) -> FinetuneStep.fullAccuracy(m, a, val, all), accs.get(i), log);
+                                    tuned.add(fr.best());
+                                }
+                            }
+                        }
+                        out.put("finetuned_accs", tuned);
+                        out.put("finetuned_mean", mean(tuned));
+                        log.plain(String.format(Locale.ROOT, "random_finetuned_mean %.2f", mean(tuned)));
+                    }
+                    Results.writeJson(dir.resolve("random.json"), out);
                 }
                 return 0;
             });
+        }
+
+        private static double mean(List<Double> xs) {
+            return xs.stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
         }
     }
 }

@@ -20,7 +20,7 @@ public final class RunOptions {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     @Option(names = "--preset", paramLabel = "NAME",
-            description = "fashion (default: Fashion-MNIST, 2-bit MobileNet-v2, ~20 min on 2 cores), smoke (seconds, "
+            description = "fashion (default: Fashion-MNIST, 2-bit MobileNet-v2, ~13 min on 2 cores), smoke (seconds, "
                     + "synthetic data), imagenet-paper (the reference hyper-parameters, for a GPU)")
     String preset;
 

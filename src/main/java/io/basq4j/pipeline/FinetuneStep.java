@@ -29,8 +29,7 @@ public final class FinetuneStep {
         long t0 = System.nanoTime();
         List<Finetuning.FoldResult> out = new ArrayList<>();
         try (KFoldSearch.ValidationSet val = new KFoldSearch.ValidationSet(c);
-                DataLoader train = DataLoader.builder(DataSources.train(c)).batchSize(c.batch).shuffle(true)
-                        .dropLast(true).seed(c.seed + 17).workers(c.workers).build()) {
+                DataLoader train = trainLoader(c)) {
             KFoldSearch.Result search;
             int units;
             int branches;
@@ -67,8 +66,14 @@ public final class FinetuneStep {
         return new Result(out, mean, secs);
     }
 
+    /** The training batches step 3 draws from (shuffled with the run's seed). */
+    public static DataLoader trainLoader(RunConfig c) {
+        return DataLoader.builder(DataSources.train(c)).batchSize(c.batch).shuffle(true).dropLast(true)
+                .seed(c.seed + 17).workers(c.workers).build();
+    }
+
     /** Accuracy (%) of {@code arch} on the listed validation batches, in evaluation mode. */
-    static double fullAccuracy(Supernet model, int[] arch, KFoldSearch.ValidationSet val, int[] batches) {
+    public static double fullAccuracy(Supernet model, int[] arch, KFoldSearch.ValidationSet val, int[] batches) {
         boolean was = model.isTraining();
         model.eval();
         try (Scope s = Scope.open()) {

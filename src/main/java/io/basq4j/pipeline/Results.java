@@ -80,6 +80,17 @@ public final class Results {
         return m;
     }
 
+    /** Writes {@code value} as indented JSON to {@code file}, atomically (a temporary file, then a rename). */
+    public static void writeJson(Path file, Object value) {
+        try {
+            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+            JSON.writeValue(tmp.toFile(), value);
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Draws the training curve and the per-fold accuracies into results.png. */
     public static void chart(Path runDir, List<double[]> curve, KFoldSearch.Result search,
             FinetuneStep.Result finetune) {

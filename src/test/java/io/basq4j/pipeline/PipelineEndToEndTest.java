@@ -69,6 +69,16 @@ class PipelineEndToEndTest {
         double last = curve.get(curve.size() - 1).get("loss").asDouble();
         assertTrue(last < first, "the training loss fell: " + first + " -> " + last);
         assertTrue(Files.size(runDir.resolve("results.png")) > 1000);
+
+        // The random-architecture baseline on the same supernet, with step 3 applied to each.
+        String rnd = run("random", "--run", runDir.toString(), "--count", "2", "--finetune");
+        assertTrue(rnd.contains("random_mean ") && rnd.contains("random_finetuned_mean "), rnd);
+        JsonNode rj = new ObjectMapper().readTree(runDir.resolve("random.json").toFile());
+        assertEquals(2, rj.get("archs").size());
+        for (int i = 0; i < 2; i++) {
+            assertEquals(17, rj.get("archs").get(i).size());
+            assertTrue(rj.get("finetuned_accs").get(i).asDouble() >= rj.get("accs").get(i).asDouble());
+        }
     }
 
     @Test
