@@ -1,17 +1,21 @@
 package io.basq4j.cli;
 
 import io.basq4j.data.DataException;
+import io.basq4j.data.DataLoader;
+import io.basq4j.io.JsonFiles;
 import io.basq4j.models.Supernet;
 import io.basq4j.pipeline.FinetuneStep;
 import io.basq4j.pipeline.Results;
 import io.basq4j.search.Architecture;
 import io.basq4j.search.KFoldSearch;
+import io.basq4j.train.Finetuning;
 import io.basq4j.train.RunConfig;
 import io.basq4j.train.RunLog;
 import io.basq4j.train.SupernetTraining;
 import io.basq4j.train.Teachers;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -214,7 +218,7 @@ public final class PipelineCommands {
                             double acc = FinetuneStep.fullAccuracy(model, g, val, all);
                             archs.add(g);
                             accs.add(acc);
-                            log.info("random %d: %s  %.2f%%", i, java.util.Arrays.toString(g), acc);
+                            log.info("random %d: %s  %.2f%%", i, Arrays.toString(g), acc);
                         }
                     }
                     Map<String, Object> out = new LinkedHashMap<>();
@@ -224,10 +228,10 @@ public final class PipelineCommands {
                     log.plain(String.format(Locale.ROOT, "random_mean %.2f", mean(accs)));
                     if (finetune) {
                         List<Double> tuned = new ArrayList<>();
-                        try (io.basq4j.data.DataLoader train = FinetuneStep.trainLoader(c)) {
+                        try (DataLoader train = FinetuneStep.trainLoader(c)) {
                             for (int i = 0; i < count; i++) {
                                 try (Supernet model = KFoldSearch.loadSupernet(c, dir)) {
-                                    io.basq4j.train.Finetuning.FoldResult fr = io.basq4j.train.Finetuning.run(c, i,
+                                    Finetuning.FoldResult fr = Finetuning.run(c, i,
                                             archs.get(i), model, train,
                                             (m, a) -> FinetuneStep.fullAccuracy(m, a, val, all), accs.get(i), log);
                                     tuned.add(fr.best());
@@ -238,7 +242,7 @@ public final class PipelineCommands {
                         out.put("finetuned_mean", mean(tuned));
                         log.plain(String.format(Locale.ROOT, "random_finetuned_mean %.2f", mean(tuned)));
                     }
-                    Results.writeJson(dir.resolve("random.json"), out);
+                    JsonFiles.writeAtomically(dir.resolve("random.json"), out);
                 }
                 return 0;
             });

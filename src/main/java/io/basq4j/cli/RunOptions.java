@@ -1,7 +1,6 @@
 package io.basq4j.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
+import io.basq4j.io.JsonFiles;
 import io.basq4j.kernels.CpuKernels;
 import io.basq4j.train.RunConfig;
 import io.basq4j.train.RunLog;
@@ -17,7 +16,6 @@ import picocli.CommandLine.Option;
  * that run's saved configuration ({@code config.json}) unless {@code --preset} is given.
  */
 public final class RunOptions {
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     @Option(names = "--preset", paramLabel = "NAME",
             description = "fashion (default: Fashion-MNIST, 2-bit MobileNet-v2, ~13 min on 2 cores), smoke (seconds, "
@@ -145,7 +143,7 @@ public final class RunOptions {
         Path saved = runDir(null).resolve("config.json");
         if (preset == null && run != null && Files.exists(saved)) {
             try {
-                c = JSON.readValue(saved.toFile(), RunConfig.class);
+                c = JsonFiles.MAPPER.readValue(saved.toFile(), RunConfig.class);
             } catch (IOException e) {
                 throw new UserError("cannot read " + saved + ": " + e.getMessage());
             }
@@ -218,11 +216,8 @@ public final class RunOptions {
         Path dir = runDir(c);
         try {
             Files.createDirectories(dir);
-            Path tmp = dir.resolve("config.json.tmp");
-            JSON.writeValue(tmp.toFile(), c);
-            Files.move(tmp, dir.resolve("config.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
+            JsonFiles.writeAtomically(dir.resolve("config.json"), c);
+        } catch (IOException | java.io.UncheckedIOException e) {
             throw new UserError("cannot write to run directory " + dir + ": " + e.getMessage());
         }
         if (c.threads > 0) {

@@ -1,7 +1,6 @@
 package io.basq4j.pipeline;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
+import io.basq4j.io.JsonFiles;
 import io.basq4j.search.KFoldSearch;
 import io.basq4j.train.Finetuning;
 import io.basq4j.train.RunConfig;
@@ -27,7 +26,6 @@ import javax.imageio.ImageIO;
 public final class Results {
     public static final String JSON_FILE = "results.json";
     public static final String CHART_FILE = "results.png";
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private Results() {
     }
@@ -69,26 +67,8 @@ public final class Results {
             }
             m.put("training_curve", pts);
         }
-        Path file = runDir.resolve(JSON_FILE);
-        try {
-            Path tmp = runDir.resolve(JSON_FILE + ".tmp");
-            JSON.writeValue(tmp.toFile(), m);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
-        }
+        JsonFiles.writeAtomically(runDir.resolve(JSON_FILE), m);
         return m;
-    }
-
-    /** Writes {@code value} as indented JSON to {@code file}, atomically (a temporary file, then a rename). */
-    public static void writeJson(Path file, Object value) {
-        try {
-            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-            JSON.writeValue(tmp.toFile(), value);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
-        }
     }
 
     /** Draws the training curve and the per-fold accuracies into results.png. */

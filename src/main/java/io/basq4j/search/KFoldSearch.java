@@ -1,11 +1,10 @@
 package io.basq4j.search;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import io.basq4j.data.Batch;
 import io.basq4j.data.DataLoader;
 import io.basq4j.data.Dataset;
 import io.basq4j.data.Folds;
+import io.basq4j.io.JsonFiles;
 import io.basq4j.models.Models;
 import io.basq4j.models.Supernet;
 import io.basq4j.tensor.Device;
@@ -17,7 +16,6 @@ import io.basq4j.train.RunConfig;
 import io.basq4j.train.RunLog;
 import io.basq4j.train.SupernetTraining;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -38,7 +36,6 @@ import java.util.stream.Collectors;
  */
 public final class KFoldSearch {
     public static final String RESULT = "search.json";
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /** The block step 3 consumes: per fold, the fold accuracy, full accuracy and architecture. */
     public record Result(List<Double> foldAccs, List<Double> fullAccs, List<int[]> archs, List<Integer> evaluated,
@@ -205,14 +202,7 @@ public final class KFoldSearch {
         m.put("archs", r.archs());
         m.put("evaluated", r.evaluated());
         m.put("seconds", r.seconds());
-        try {
-            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-            JSON.writeValue(tmp.toFile(), m);
-            Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
-        }
+        JsonFiles.writeAtomically(file, m);
     }
 
     /** Reads a search result written by {@link #write}. */
@@ -220,7 +210,7 @@ public final class KFoldSearch {
     public static Result read(Path file, int units, int branches) {
         Map<String, Object> m;
         try {
-            m = JSON.readValue(file.toFile(), Map.class);
+            m = JsonFiles.MAPPER.readValue(file.toFile(), Map.class);
         } catch (NoSuchFileException | java.io.FileNotFoundException e) {
             throw new IllegalArgumentException("no search result at " + file + " (run 'search' first)");
         } catch (IOException e) {
