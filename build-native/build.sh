@@ -2,7 +2,8 @@
 # The native build, called by Maven (process-classes) and usable by hand:
 #   build-native/build.sh TARGET_DIR JAVACPP_JAR OPENBLAS_LINUX_JAR
 # 1. libbasq4j_cpu.so from src/main/cpp (C++17, OpenMP, OpenBLAS sgemm);
-# 2. libbasq4j_cuda.so from src/main/cuda when nvcc is on PATH (else says so once);
+# 2. libbasq4j_cuda.so from src/main/cuda when nvcc is on PATH (else says so once; BASQ4J_NVCC=off
+#    skips it on purpose, e.g. for quick CPU-only builds);
 # 3. the JNI glue of each binding class in io.basq4j.kernels with JavaCPP's Builder.
 # Outputs land in TARGET_DIR/classes/io/basq4j/kernels/linux-x86_64/, where the jar and
 # JavaCPP's Loader find them. Each step runs only when its inputs are newer than its output.
@@ -54,7 +55,9 @@ gomp=$(gcc -print-file-name=libgomp.so.1)
 cuda_classes=()
 mapfile -t cu_src < <(find "$root/src/main/cuda" -name '*.cu' 2>/dev/null | sort)
 if [ ${#cu_src[@]} -gt 0 ]; then
-  if command -v nvcc >/dev/null 2>&1; then
+  if [ "${BASQ4J_NVCC:-}" = off ]; then
+    echo "build-native: BASQ4J_NVCC=off; building without the CUDA kernels (CPU only)"
+  elif command -v nvcc >/dev/null 2>&1; then
     cuda_lib="$native/libbasq4j_cuda.so"
     mapfile -t cu_headers < <(find "$root/src/main/cuda" -name '*.cuh' -o -name '*.h' 2>/dev/null | sort)
     if stale "$cuda_lib" "${cu_src[@]}" "${cu_headers[@]}" "${headers[@]}" "$0"; then
