@@ -2,6 +2,7 @@ package io.basq4j.models;
 
 import io.basq4j.autograd.F;
 import io.basq4j.autograd.GradMode;
+import io.basq4j.io.TensorData;
 import io.basq4j.nn.Dropout;
 import io.basq4j.nn.Init;
 import io.basq4j.nn.Linear;
@@ -14,7 +15,11 @@ import io.basq4j.tensor.Scope;
 import io.basq4j.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A BASQ weight-sharing supernet: features {@code feature.0} (the full-precision stem) to
@@ -172,6 +177,64 @@ public abstract class Supernet extends Module {
 
     private Tensor dropoutAndLinear(Tensor pooled) {
         return fc.forward(dropout.forward(pooled));
+    }
+
+    // ------------------------------------------------------------------ the network a selection picks
+
+    /** A per-branch module list of a searched unit: {@code branch_bn_q_k}, {@code branch_bn_k}, {@code bnk_last}. */
+    private static final Pattern BRANCH_LIST =
+            Pattern.compile("branch_bn_q_(\\d+)|branch_bn_(\\d+)|bn(\\d+)_last");
+
+    /**
+     * The state of the network that {@code selection} picks, as the state of a one-branch supernet
+     * of the same configuration ({@link ModelConfig#withBranches(int) withBranches(1)}): every
+     * tensor outside the searched units as it is, and of each searched unit only the selected
+     * branch's modules, renumbered as branch 0. Loaded into that one-branch supernet, selection
+     * all zeros computes exactly what this supernet computes with {@code selection}.
+     *
+     * <p>Branch modules are recognized by the reference names of SPEC 2 ({@code branch_bn_q_k.j},
+     * {@code branch_bn_k.j}, {@code bnk_last.j}); unit k of a block is the block's selection
+     * entry {@code k - 1}.
+     */
+    public final Map<String, TensorData> subnetState(int[] selection) {
+        checkSelection(selection);
+        Map<String, TensorData> out = new LinkedHashMap<>();
+        List<SupernetBlock> blocks = features.items();
+        int offset = 0;
+        for (int i = 0; i < blocks.size(); i++) {
+            SupernetBlock b = blocks.get(i);
+            String prefix = "feature." + i + ".";
+            for (Map.Entry<String, Module> e : b.children().entrySet()) {
+                Matcher m = BRANCH_LIST.matcher(e.getKey());
+                if (m.matches() && e.getValue() instanceof ModuleList<?> list) {
+                    String k = m.group(1) != null ? m.group(1) : m.group(2) != null ? m.group(2) : m.group(3);
+                    int unit = Integer.parseInt(k) - 1;
+                    if (unit < 0 || unit >= b.searchedUnits()) {
+                        throw new IllegalStateException("branch list " + prefix + e.getKey() + " names unit " + k
+                                + " of a block with " + b.searchedUnits() + " searched units");
+                    }
+                    Module chosen = list.get(selection[offset + unit]);
+                    put(out, prefix + e.getKey() + ".0.", chosen);
+                } else {
+                    put(out, prefix + e.getKey() + ".", e.getValue());
+                }
+            }
+            // the block's own tensors (none in the built-in blocks, but kept if a block has any)
+            for (Map.Entry<String, Tensor> e : b.stateTensors().entrySet()) {
+                if (!e.getKey().contains(".")) {
+                    out.put(prefix + e.getKey(), Module.toData(e.getValue()));
+                }
+            }
+            offset += b.searchedUnits();
+        }
+        put(out, "classifier.", child("classifier"));
+        return out;
+    }
+
+    private static void put(Map<String, TensorData> out, String prefix, Module m) {
+        for (Map.Entry<String, TensorData> e : m.stateDict().entrySet()) {
+            out.put(prefix + e.getKey(), e.getValue());
+        }
     }
 
     // ------------------------------------------------------------------ quantization switches
