@@ -26,7 +26,7 @@ import java.util.concurrent.ThreadLocalRandom;
  * Reads and writes the safetensors format: an 8-byte little-endian header length {@code N},
  * {@code N} bytes of UTF-8 JSON {@code {name: {"dtype", "shape", "data_offsets": [begin, end]},
  * "__metadata__": {string: string}}}, then the raw little-endian data; offsets are relative to
- * the start of the data section. Supported dtypes: {@code F32}, {@code I64}.
+ * the start of the data section. Supported dtypes: {@code F32}, {@code I64}, {@code U8}.
  */
 public final class SafeTensors {
 
@@ -183,9 +183,12 @@ public final class SafeTensors {
             case "I64":
                 dtype = TensorData.DType.I64;
                 break;
+            case "U8":
+                dtype = TensorData.DType.U8;
+                break;
             default:
                 throw new CheckpointFormatException(path, where + "unsupported dtype '" + dt.textValue()
-                        + "' (supported: F32, I64)");
+                        + "' (supported: F32, I64, U8)");
         }
         JsonNode sh = node.get("shape");
         if (sh == null || !sh.isArray()) {
@@ -223,6 +226,10 @@ public final class SafeTensors {
             float[] a = new float[(int) numel];
             slice.slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(a);
             return TensorData.ofFloat(shape, a);
+        } else if (dtype == TensorData.DType.U8) {
+            byte[] a = new byte[(int) numel];
+            slice.slice().get(a);
+            return TensorData.ofBytes(shape, a);
         } else {
             long[] a = new long[(int) numel];
             slice.slice().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(a);
@@ -338,6 +345,9 @@ public final class SafeTensors {
                 if (t.dtype() == TensorData.DType.F32) {
                     buf.asFloatBuffer().put(t.f32(), start, len);
                     buf.limit(len * 4);
+                } else if (t.dtype() == TensorData.DType.U8) {
+                    buf.put(t.u8(), start, len);
+                    buf.flip();
                 } else {
                     buf.asLongBuffer().put(t.i64(), start, len);
                     buf.limit(len * 8);

@@ -17,7 +17,9 @@ public final class TensorData {
         /** 32-bit IEEE float. */
         F32(4),
         /** 64-bit signed integer. */
-        I64(8);
+        I64(8),
+        /** 8-bit unsigned integer (raw bytes, e.g. bit-packed codes). */
+        U8(1);
 
         private final int byteSize;
 
@@ -35,12 +37,18 @@ public final class TensorData {
     private final int[] shape;
     private final float[] f32;
     private final long[] i64;
+    private final byte[] u8;
 
     private TensorData(DType dtype, int[] shape, float[] f32, long[] i64) {
+        this(dtype, shape, f32, i64, null);
+    }
+
+    private TensorData(DType dtype, int[] shape, float[] f32, long[] i64, byte[] u8) {
         this.dtype = dtype;
         this.shape = shape;
         this.f32 = f32;
         this.i64 = i64;
+        this.u8 = u8;
     }
 
     /** A float32 tensor; {@code data.length} must equal the product of {@code shape}. */
@@ -59,6 +67,15 @@ public final class TensorData {
         }
         int[] s = checkedShape(shape, data.length);
         return new TensorData(DType.I64, s, null, data);
+    }
+
+    /** A uint8 tensor (bytes as stored; Java's signed bytes hold them unchanged). */
+    public static TensorData ofBytes(int[] shape, byte[] data) {
+        if (data == null) {
+            throw new IllegalArgumentException("data is null");
+        }
+        int[] s = checkedShape(shape, data.length);
+        return new TensorData(DType.U8, s, null, null, data);
     }
 
     /** Number of elements implied by {@code shape} (1 for {@code []}); throws if a dim is negative. */
@@ -111,7 +128,7 @@ public final class TensorData {
 
     /** Number of elements. */
     public int numel() {
-        return dtype == DType.F32 ? f32.length : i64.length;
+        return dtype == DType.F32 ? f32.length : dtype == DType.I64 ? i64.length : u8.length;
     }
 
     /** The backing float array (not a copy); throws if the dtype is not F32. */
@@ -130,9 +147,18 @@ public final class TensorData {
         return i64;
     }
 
+    /** The backing byte array (not a copy); throws if the dtype is not U8. */
+    public byte[] u8() {
+        if (dtype != DType.U8) {
+            throw new IllegalStateException("tensor is " + dtype + " " + shapeString() + ", not U8");
+        }
+        return u8;
+    }
+
     /** The same data viewed with another shape of equal element count (e.g. {@code []} to {@code [1]}). */
     public TensorData withShape(int[] newShape) {
-        return dtype == DType.F32 ? ofFloat(newShape, f32) : ofLong(newShape, i64);
+        return dtype == DType.F32 ? ofFloat(newShape, f32) : dtype == DType.I64 ? ofLong(newShape, i64)
+                : ofBytes(newShape, u8);
     }
 
     /** The shape as text, e.g. {@code [2, 3, 5, 5]} or {@code []}. */
@@ -151,13 +177,15 @@ public final class TensorData {
         }
         TensorData t = (TensorData) o;
         return dtype == t.dtype && Arrays.equals(shape, t.shape)
-                && (dtype == DType.F32 ? Arrays.equals(f32, t.f32) : Arrays.equals(i64, t.i64));
+                && (dtype == DType.F32 ? Arrays.equals(f32, t.f32)
+                        : dtype == DType.I64 ? Arrays.equals(i64, t.i64) : Arrays.equals(u8, t.u8));
     }
 
     @Override
     public int hashCode() {
         int h = dtype.hashCode() * 31 + Arrays.hashCode(shape);
-        return h * 31 + (dtype == DType.F32 ? Arrays.hashCode(f32) : Arrays.hashCode(i64));
+        return h * 31 + (dtype == DType.F32 ? Arrays.hashCode(f32)
+                : dtype == DType.I64 ? Arrays.hashCode(i64) : Arrays.hashCode(u8));
     }
 
     @Override
