@@ -86,6 +86,8 @@ inline int thread_id() {
 constexpr int64_t kAlign = 64;
 inline int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+inline int round_up(int a, int m) { return (a + m - 1) / m * m; }
+constexpr int kRowQuantum = 24;  // row counts of A tiles: a multiple of every micro tile's rows
 
 // A workspace cut into one slab per thread; threads() says how many the caller's bytes hold.
 struct Slabs {
@@ -212,89 +214,180 @@ inline void pool_pixel(int oh, int ow, int H, int W, int C, Src src, float* __re
 
 // ------------------------------------------------------------------ float GEMM (register blocked)
 
-constexpr int MR = 6;    // rows of a micro tile
 constexpr int KC = 256;  // depth of a panel (the decoded panel stays in L1)
-constexpr int MT = 96;   // rows of a work item (multiple of MR)
+constexpr int MT = 96;   // rows of a work item (a multiple of every micro tile's rows)
 
-// C[MR x 8*NV] (= or +=) A[MR x kc] (rows lda apart) . B[kc x 8*NV] (rows ldb apart)
-template <int NV>
+// Micro tiles: C[mr x w] (= or +=) A[mr x kc] (rows lda apart) . B[kc x w] (rows ldb apart),
+// w = 8 or 16 (portable, AVX2: 6 rows), 16 or 32 (AVX-512: 8 rows). The accumulators are
+// named registers: an array of vectors is spilled to the stack at every step by g++ 12.
+inline int micro_rows(int isa) { return isa >= 2 ? 8 : 6; }
+inline int panel_width(int isa) { return isa >= 2 ? 32 : 16; }
+
+template <int W>
 inline void micro_portable(int kc, const float* A, int lda, const float* B, int ldb, float* C, int ldc, bool add) {
-    float c[MR][8 * NV];
-    for (int r = 0; r < MR; r++)
-        for (int j = 0; j < 8 * NV; j++) c[r][j] = add ? C[r * ldc + j] : 0.0f;
+    float c[6][W];
+    for (int r = 0; r < 6; r++)
+        for (int j = 0; j < W; j++) c[r][j] = add ? C[r * ldc + j] : 0.0f;
     for (int k = 0; k < kc; k++) {
         const float* b = B + (int64_t)k * ldb;
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < 6; r++) {
             const float a = A[r * lda + k];
-            for (int j = 0; j < 8 * NV; j++) c[r][j] += a * b[j];
+            for (int j = 0; j < W; j++) c[r][j] += a * b[j];
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int j = 0; j < 8 * NV; j++) C[r * ldc + j] = c[r][j];
+    for (int r = 0; r < 6; r++)
+        for (int j = 0; j < W; j++) C[r * ldc + j] = c[r][j];
 }
 
 #ifdef BASQ_INFER_AVX2
-template <int NV>
-inline void micro_avx2(int kc, const float* A, int lda, const float* B, int ldb, float* C, int ldc, bool add) {
-    __m256 c[MR][NV];
-    for (int r = 0; r < MR; r++)
-        for (int v = 0; v < NV; v++) c[r][v] = add ? _mm256_loadu_ps(C + r * ldc + 8 * v) : _mm256_setzero_ps();
-    const float* a0 = A;
+#define ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+inline void micro_avx2_16(int kc, const float* A, int lda, const float* B, int ldb, float* C, int ldc, bool add) {
+#define DECL(r)                                                                        \
+    const float* a##r = A + r * lda;                                                   \
+    __m256 c##r##0 = add ? _mm256_loadu_ps(C + r * ldc) : _mm256_setzero_ps();         \
+    __m256 c##r##1 = add ? _mm256_loadu_ps(C + r * ldc + 8) : _mm256_setzero_ps();
+    ROWS6(DECL)
+#undef DECL
     for (int k = 0; k < kc; k++) {
-        __m256 b[NV];
-        for (int v = 0; v < NV; v++) b[v] = _mm256_loadu_ps(B + (int64_t)k * ldb + 8 * v);
-        for (int r = 0; r < MR; r++) {
-            const __m256 a = _mm256_broadcast_ss(a0 + r * lda + k);
-            for (int v = 0; v < NV; v++) c[r][v] = _mm256_fmadd_ps(a, b[v], c[r][v]);
-        }
+        const __m256 b0 = _mm256_loadu_ps(B), b1 = _mm256_loadu_ps(B + 8);
+        B += ldb;
+#define STEP(r)                                       \
+    {                                                 \
+        const __m256 a = _mm256_broadcast_ss(a##r + k); \
+        c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);    \
+        c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);    \
     }
-    for (int r = 0; r < MR; r++)
-        for (int v = 0; v < NV; v++) _mm256_storeu_ps(C + r * ldc + 8 * v, c[r][v]);
+        ROWS6(STEP)
+#undef STEP
+    }
+#define STORE(r)                               \
+    _mm256_storeu_ps(C + r * ldc, c##r##0);    \
+    _mm256_storeu_ps(C + r * ldc + 8, c##r##1);
+    ROWS6(STORE)
+#undef STORE
 }
+
+inline void micro_avx2_8(int kc, const float* A, int lda, const float* B, int ldb, float* C, int ldc, bool add) {
+#define DECL(r)                              \
+    const float* a##r = A + r * lda;         \
+    __m256 c##r = add ? _mm256_loadu_ps(C + r * ldc) : _mm256_setzero_ps();
+    ROWS6(DECL)
+#undef DECL
+    for (int k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_loadu_ps(B);
+        B += ldb;
+#define STEP(r) c##r = _mm256_fmadd_ps(_mm256_broadcast_ss(a##r + k), b0, c##r);
+        ROWS6(STEP)
+#undef STEP
+    }
+#define STORE(r) _mm256_storeu_ps(C + r * ldc, c##r);
+    ROWS6(STORE)
+#undef STORE
+}
+#undef ROWS6
 #endif
 
-inline void micro(int isa, int nv, int kc, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
+#ifdef BASQ_INFER_AVX512
+#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+__attribute__((target("avx512f"))) void micro_avx512_32(int kc, const float* A, int lda, const float* B, int ldb,
+                                                         float* C, int ldc, bool add) {
+#define DECL(r)                                                                \
+    const float* a##r = A + r * lda;                                           \
+    __m512 c##r##0 = add ? _mm512_loadu_ps(C + r * ldc) : _mm512_setzero_ps(); \
+    __m512 c##r##1 = add ? _mm512_loadu_ps(C + r * ldc + 16) : _mm512_setzero_ps();
+    ROWS8(DECL)
+#undef DECL
+    for (int k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16);
+        B += ldb;
+#define STEP(r)                                    \
+    {                                              \
+        const __m512 a = _mm512_set1_ps(a##r[k]);  \
+        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0); \
+        c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1); \
+    }
+        ROWS8(STEP)
+#undef STEP
+    }
+#define STORE(r)                               \
+    _mm512_storeu_ps(C + r * ldc, c##r##0);    \
+    _mm512_storeu_ps(C + r * ldc + 16, c##r##1);
+    ROWS8(STORE)
+#undef STORE
+}
+
+__attribute__((target("avx512f"))) void micro_avx512_16(int kc, const float* A, int lda, const float* B, int ldb,
+                                                         float* C, int ldc, bool add) {
+#define DECL(r)                      \
+    const float* a##r = A + r * lda; \
+    __m512 c##r = add ? _mm512_loadu_ps(C + r * ldc) : _mm512_setzero_ps();
+    ROWS8(DECL)
+#undef DECL
+    for (int k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_loadu_ps(B);
+        B += ldb;
+#define STEP(r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(a##r[k]), b0, c##r);
+        ROWS8(STEP)
+#undef STEP
+    }
+#define STORE(r) _mm512_storeu_ps(C + r * ldc, c##r);
+    ROWS8(STORE)
+#undef STORE
+}
+#undef ROWS8
+#endif
+
+// One micro tile of width w (a panel: at most panel_width(isa) columns, zero beyond w).
+inline void micro(int isa, int w, int kc, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
                   bool add) {
+#ifdef BASQ_INFER_AVX512
+    if (isa >= 2) {
+        if (w > 16)
+            micro_avx512_32(kc, A, lda, B, ldb, C, ldc, add);
+        else
+            micro_avx512_16(kc, A, lda, B, ldb, C, ldc, add);
+        return;
+    }
+#endif
 #ifdef BASQ_INFER_AVX2
     if (isa >= 1) {
-        if (nv == 2)
-            micro_avx2<2>(kc, A, lda, B, ldb, C, ldc, add);
+        if (w > 8)
+            micro_avx2_16(kc, A, lda, B, ldb, C, ldc, add);
         else
-            micro_avx2<1>(kc, A, lda, B, ldb, C, ldc, add);
+            micro_avx2_8(kc, A, lda, B, ldb, C, ldc, add);
         return;
     }
 #endif
     (void)isa;
-    if (nv == 2)
-        micro_portable<2>(kc, A, lda, B, ldb, C, ldc, add);
+    if (w > 8)
+        micro_portable<16>(kc, A, lda, B, ldb, C, ldc, add);
     else
-        micro_portable<1>(kc, A, lda, B, ldb, C, ldc, add);
+        micro_portable<8>(kc, A, lda, B, ldb, C, ldc, add);
 }
 
 /*
- * C[rows x ncols] = A[rows x K] . B[K x ncols] for rows a multiple of MR; C has ldc >= ncols
- * rounded up to 16. getB(kb, kc, j, w, buf, &ldb) returns the panel B[kb .. kb+kc, j .. j+16)
- * with its columns from w on zero (in buf, 16 floats per row, or in place).
+ * C[rows x ncols] = A[rows x K] . B[K x ncols], rows a multiple of micro_rows(isa); C has
+ * ldc >= ncols rounded up to panel_width(isa). getB(kb, kc, j, w, &ldb) returns the panel
+ * B[kb .. kb+kc, j .. j+pw) with its columns from w on zero (pw = panel_width(isa)).
  */
 template <class GetB>
-inline void gemm_f32(int isa, int rows, int K, const float* A, int lda, int ncols, GetB getB, float* C, int ldc,
-                     float* bbuf) {
+inline void gemm_f32(int isa, int rows, int K, const float* A, int lda, int ncols, GetB getB, float* C, int ldc) {
+    const int mr = micro_rows(isa), pw = panel_width(isa);
     for (int kb = 0; kb < K; kb += KC) {
         const int kc = std::min(KC, K - kb);
-        for (int j = 0; j < ncols; j += 16) {
-            const int w = std::min(16, ncols - j);
-            int ldb = 16;
-            const float* B = getB(kb, kc, j, w, bbuf, &ldb);
-            const int nv = w <= 8 ? 1 : 2;
-            for (int r = 0; r < rows; r += MR) micro(isa, nv, kc, A + (int64_t)r * lda + kb, lda, B, ldb,
-                                                     C + (int64_t)r * ldc + j, ldc, kb > 0);
+        for (int j = 0; j < ncols; j += pw) {
+            const int w = std::min(pw, ncols - j);
+            int ldb = pw;
+            const float* B = getB(kb, kc, j, w, &ldb);
+            for (int r = 0; r < rows; r += mr)
+                micro(isa, w, kc, A + (int64_t)r * lda + kb, lda, B, ldb, C + (int64_t)r * ldc + j, ldc, kb > 0);
         }
     }
 }
 
 // Rows and columns of the work items of a GEMM-shaped unit over M rows and N columns.
 struct Items {
-    int mt;      // rows per item (multiple of MR)
+    int mt;      // rows per item (a multiple of kRowQuantum)
     int mtiles;  // items along the rows
     int nc;      // columns per item (multiple of 16, at most ncMax)
     int nchunks; // items along the columns
@@ -307,7 +400,7 @@ constexpr int NC = 256;  // widest item
 // Items of an M x N unit for `threads` threads; the slab size (mt, ncMax) does not depend on it.
 Items items_for(int M, int N, int threads) {
     Items it;
-    it.mt = std::min(MT, (M + MR - 1) / MR * MR);
+    it.mt = std::min(MT, round_up(M, kRowQuantum));
     it.mtiles = ceil_div(M, it.mt);
     it.ncMax = std::min(NC, (N + 15) / 16 * 16);
     int chunks = ceil_div(N, it.ncMax);
@@ -415,6 +508,7 @@ inline void micro_i8(int isa, int nv, int k4n, const uint8_t* A, int lda, const 
 // ------------------------------------------------------------------ packed layouts
 
 inline int pad16(int c) { return (c + 15) / 16 * 16; }
+inline int pad32(int c) { return (c + 31) / 32 * 32; }
 inline int pad8(int c) { return (c + 7) / 8 * 8; }
 inline int conv_k4(int Cin) { return ceil_div(9 * Cin, 4); }
 
@@ -517,13 +611,13 @@ BASQ_API int basq_infer_pack_conv(const int8_t* codes, int Cin, int Cout, void* 
 }
 
 BASQ_API int64_t basq_infer_packed_bytes_stem(int Cin, int Cout, int k) {
-    return Cin > 0 && Cout > 0 && k > 0 ? (int64_t)Cin * k * k * pad16(Cout) * 4 : 0;
+    return Cin > 0 && Cout > 0 && k > 0 ? (int64_t)Cin * k * k * pad32(Cout) * 4 : 0;
 }
 
 BASQ_API int basq_infer_pack_stem(const float* w, int Cin, int Cout, int k, void* packed) {
     if (Cin <= 0 || Cout <= 0 || k <= 0 || !w || !packed) return BASQ_EINVAL;
     const int K = Cin * k * k;
-    const int Np = pad16(Cout);
+    const int Np = pad32(Cout);
     float* p = (float*)packed;  // [K][Np], K in (c, kh, kw) order, zero-padded columns
     for (int i = 0; i < K; i++)
         for (int o = 0; o < Np; o++) p[(int64_t)i * Np + o] = o < Cout ? w[(int64_t)o * K + i] : 0.0f;
@@ -545,9 +639,9 @@ StemGeo stem_geo(int N, int Cin, int H, int W, int Cout, int k, int stride, int 
     g.Ho = (H + 2 * pad - k) / stride + 1;
     g.Wo = (W + 2 * pad - k) / stride + 1;
     g.K = Cin * k * k;
-    g.Np = pad16(Cout);
+    g.Np = pad32(Cout);
     g.b = bands_for(N, g.Ho, g.Wo, threads, MT);
-    const int rows = (g.b.bhMax * g.Wo + MR - 1) / MR * MR;
+    const int rows = round_up(g.b.bhMax * g.Wo, kRowQuantum);
     g.slab = align_up((int64_t)rows * g.K * 4, kAlign) + (int64_t)rows * g.Np * 4;
     return g;
 }
@@ -579,9 +673,9 @@ BASQ_API int basq_infer_stem(const float* x, int N, int Cin, int H, int W, const
         const int oh0 = (item % g.b.bands) * g.b.bh;
         const int oh1 = std::min(g.Ho, oh0 + g.b.bh);
         const int rows = (oh1 - oh0) * g.Wo;
-        const int rows_pad = (rows + MR - 1) / MR * MR;
+        const int rows_pad = round_up(rows, micro_rows(isa));
         float* A = (float*)sl.get(t);
-        float* Ct = (float*)(sl.get(t) + align_up((int64_t)rows_pad * g.K * 4, kAlign));
+        float* Ct = (float*)(sl.get(t) + align_up((int64_t)round_up(g.b.bhMax * g.Wo, kRowQuantum) * g.K * 4, kAlign));
         // im2col of the band, (c, kh, kw) order
         const float* xn = x + (int64_t)n * Cin * H * W;
         for (int r = 0; r < rows; r++) {
@@ -599,11 +693,11 @@ BASQ_API int basq_infer_stem(const float* x, int N, int Cin, int H, int W, const
         memset(A + (int64_t)rows * g.K, 0, sizeof(float) * (size_t)(rows_pad - rows) * g.K);
         gemm_f32(
             isa, rows_pad, g.K, A, g.K, Cout,
-            [&](int kb, int, int j, int, float*, int* ldb) {
+            [&](int kb, int, int j, int, int* ldb) {
                 *ldb = g.Np;
                 return Bp + (int64_t)kb * g.Np + j;
             },
-            Ct, g.Np, nullptr);
+            Ct, g.Np);
         float* yb = y + ((int64_t)n * g.Ho + oh0) * g.Wo * Cout;
         const float* sc = bn;
         const float* sh = bn + Cout;
@@ -662,7 +756,7 @@ PwGeo pw_geo(int M, int Cin, int Cout, int threads) {
     PwGeo g;
     g.it = items_for(M, Cout, threads);
     g.a_bytes = align_up((int64_t)g.it.mt * Cin * 4, kAlign);
-    g.b_bytes = align_up((int64_t)KC * 16 * 4, kAlign);
+    g.b_bytes = align_up((int64_t)KC * 32 * 4, kAlign);
     g.c_bytes = align_up((int64_t)g.it.mt * g.it.ncMax * 4, kAlign);
     g.s_bytes = align_up((int64_t)g.it.ncMax * 4, kAlign);
     return g;
@@ -690,7 +784,7 @@ BASQ_API int basq_infer_pw_unit(const float* x, int M, int Cin, int Cout, const 
     parallel_items(it.count(), sl.count, (int64_t)M * Cin * Cout, [&](int item, int t) {
         const int mi = item / it.nchunks, ni = item % it.nchunks;
         const int m0 = mi * it.mt, rows = std::min(it.mt, M - m0);
-        const int rows_pad = (rows + MR - 1) / MR * MR;
+        const int rows_pad = round_up(rows, micro_rows(isa));
         const int n0 = ni * it.nc, ncols = std::min(it.nc, Cout - n0);
         char* s = sl.get(t);
         float* A = (float*)s;
@@ -711,22 +805,23 @@ BASQ_API int basq_infer_pw_unit(const float* x, int M, int Cin, int Cout, const 
         // the convolution: codes decoded per panel into L1
         gemm_f32(
             isa, rows_pad, Cin, A, Cin, ncols,
-            [&](int kb, int kc, int j, int w, float* buf, int* ldb) {
-                *ldb = 16;
+            [&](int kb, int kc, int j, int w, int* ldb) {
+                const int pw = panel_width(isa);
+                *ldb = pw;
                 const int8_t* src = codes + (int64_t)kb * Cout + n0 + j;
                 for (int k = 0; k < kc; k++) {
                     const int8_t* q = src + (int64_t)k * Cout;
-                    float* b = buf + k * 16;
-                    if (w == 16) {
+                    float* b = Bb + k * pw;
+                    if (w == pw) {
 #pragma omp simd
-                        for (int jj = 0; jj < 16; jj++) b[jj] = (float)q[jj];
+                        for (int jj = 0; jj < pw; jj++) b[jj] = (float)q[jj];
                     } else {
-                        for (int jj = 0; jj < 16; jj++) b[jj] = jj < w ? (float)q[jj] : 0.0f;
+                        for (int jj = 0; jj < pw; jj++) b[jj] = jj < w ? (float)q[jj] : 0.0f;
                     }
                 }
-                return (const float*)buf;
+                return (const float*)Bb;
             },
-            Ct, it.nc, Bb);
+            Ct, it.nc);
         // epilogue: weight step + BN_b, ReLU, skip, BN_c, residual
         for (int r = 0; r < rows; r++) {
             const int64_t m = m0 + r;
