@@ -19,7 +19,9 @@ public final class TensorData {
         /** 64-bit signed integer. */
         I64(8),
         /** 8-bit unsigned integer (raw bytes, e.g. bit-packed codes). */
-        U8(1);
+        U8(1),
+        /** 16-bit IEEE float, held as its bit patterns ({@link TensorData#f16()}). */
+        F16(2);
 
         private final int byteSize;
 
@@ -38,17 +40,19 @@ public final class TensorData {
     private final float[] f32;
     private final long[] i64;
     private final byte[] u8;
+    private final short[] f16;
 
     private TensorData(DType dtype, int[] shape, float[] f32, long[] i64) {
-        this(dtype, shape, f32, i64, null);
+        this(dtype, shape, f32, i64, null, null);
     }
 
-    private TensorData(DType dtype, int[] shape, float[] f32, long[] i64, byte[] u8) {
+    private TensorData(DType dtype, int[] shape, float[] f32, long[] i64, byte[] u8, short[] f16) {
         this.dtype = dtype;
         this.shape = shape;
         this.f32 = f32;
         this.i64 = i64;
         this.u8 = u8;
+        this.f16 = f16;
     }
 
     /** A float32 tensor; {@code data.length} must equal the product of {@code shape}. */
@@ -75,7 +79,16 @@ public final class TensorData {
             throw new IllegalArgumentException("data is null");
         }
         int[] s = checkedShape(shape, data.length);
-        return new TensorData(DType.U8, s, null, null, data);
+        return new TensorData(DType.U8, s, null, null, data, null);
+    }
+
+    /** A float16 tensor from the bit patterns of its elements. */
+    public static TensorData ofHalf(int[] shape, short[] bits) {
+        if (bits == null) {
+            throw new IllegalArgumentException("data is null");
+        }
+        int[] s = checkedShape(shape, bits.length);
+        return new TensorData(DType.F16, s, null, null, null, bits);
     }
 
     /** Number of elements implied by {@code shape} (1 for {@code []}); throws if a dim is negative. */
@@ -128,7 +141,12 @@ public final class TensorData {
 
     /** Number of elements. */
     public int numel() {
-        return dtype == DType.F32 ? f32.length : dtype == DType.I64 ? i64.length : u8.length;
+        return switch (dtype) {
+            case F32 -> f32.length;
+            case I64 -> i64.length;
+            case U8 -> u8.length;
+            case F16 -> f16.length;
+        };
     }
 
     /** The backing float array (not a copy); throws if the dtype is not F32. */
@@ -155,10 +173,22 @@ public final class TensorData {
         return u8;
     }
 
+    /** The bit patterns of a float16 tensor (not a copy); throws if the dtype is not F16. */
+    public short[] f16() {
+        if (dtype != DType.F16) {
+            throw new IllegalStateException("tensor is " + dtype + " " + shapeString() + ", not F16");
+        }
+        return f16;
+    }
+
     /** The same data viewed with another shape of equal element count (e.g. {@code []} to {@code [1]}). */
     public TensorData withShape(int[] newShape) {
-        return dtype == DType.F32 ? ofFloat(newShape, f32) : dtype == DType.I64 ? ofLong(newShape, i64)
-                : ofBytes(newShape, u8);
+        return switch (dtype) {
+            case F32 -> ofFloat(newShape, f32);
+            case I64 -> ofLong(newShape, i64);
+            case U8 -> ofBytes(newShape, u8);
+            case F16 -> ofHalf(newShape, f16);
+        };
     }
 
     /** The shape as text, e.g. {@code [2, 3, 5, 5]} or {@code []}. */
@@ -177,15 +207,14 @@ public final class TensorData {
         }
         TensorData t = (TensorData) o;
         return dtype == t.dtype && Arrays.equals(shape, t.shape)
-                && (dtype == DType.F32 ? Arrays.equals(f32, t.f32)
-                        : dtype == DType.I64 ? Arrays.equals(i64, t.i64) : Arrays.equals(u8, t.u8));
+                && Arrays.equals(f32, t.f32) && Arrays.equals(i64, t.i64) && Arrays.equals(u8, t.u8)
+                && Arrays.equals(f16, t.f16);
     }
 
     @Override
     public int hashCode() {
         int h = dtype.hashCode() * 31 + Arrays.hashCode(shape);
-        return h * 31 + (dtype == DType.F32 ? Arrays.hashCode(f32)
-                : dtype == DType.I64 ? Arrays.hashCode(i64) : Arrays.hashCode(u8));
+        return h * 31 + Arrays.hashCode(f32) + Arrays.hashCode(i64) + Arrays.hashCode(u8) + Arrays.hashCode(f16);
     }
 
     @Override

@@ -29,29 +29,34 @@ import java.util.Map;
  *
  * <p>Layout. {@code __metadata__}: {@code format} = {@value #FORMAT}, {@code format_version},
  * {@code basq4j_version}, {@code arch}, {@code bits}, {@code resolution}, {@code in_channels},
- * {@code classes}, {@code layers} (a JSON array: the stem
+ * {@code classes}, {@code params} ({@code float32} or {@code float16}: the dtype of the per-channel
+ * parameters and head weights, see {@link PackedNetwork.Params}), {@code layers} (a JSON array: the stem
  * {@code {"type":"stem","name","cin","cout","kernel","stride","pad","max_pool"}}, each block
  * {@code {"type":"block","name","residual","units":[{"name","kind","cin","cout","stride"}]}}
  * with kind pointwise, depthwise or conv3x3, and the head
  * {@code {"type":"head","name","channels","classes"}}), and the saved model's own metadata
- * (selection, width, extra keys...). Tensors, under each layer's name:
+ * (selection, width, extra keys...). Tensors (the units' parameters concatenated in the order of
+ * the layer table, which gives every unit's sizes, so that the header stays small):
  *
  * <ul>
- * <li>stem: {@code weight} F32 [cout, cin, k, k] (full precision), {@code bn} F32 [2, cout]
+ * <li>{@code stem.weight} F32 [cout, cin, k, k] (full precision), {@code stem.bn} F32 [2, cout]
  * (scale, shift);</li>
- * <li>unit: {@code codes} U8 [ceil(weights * bits / 8)]: the codes q in PyTorch order
- * ([cout, cin / groups, k, k]), each stored as q + Qp (Qp = 2^(bits-1) - 1, so 0..2 for 2 bits)
- * in {@code bits} bits, least significant bit first, code i starting at bit i * bits;
- * {@code pro} F32 [3, cin] (LSQ: alpha, beta, step) or [2, cin] (clip: alpha, beta);
- * {@code top} F32 [1] (clip units: the highest level); {@code epi} F32 [4, cout] (alpha, beta,
- * scale, shift);</li>
- * <li>head: {@code weight} F32 [classes, channels], {@code bias} F32 [classes].</li>
+ * <li>{@code codes} U8: per unit, its weight codes q in PyTorch order ([cout, cin / groups, k, k]),
+ * each stored as q + Qp (Qp = 2^(bits-1) - 1, so 0..2 for 2 bits) in {@code bits} bits, least
+ * significant bit first, code i of the unit at bit i * bits of the unit's ceil(weights * bits /
+ * 8) bytes;</li>
+ * <li>{@code pro}: per unit 3 * cin values (LSQ: alpha, beta, step) or 2 * cin (clip: alpha,
+ * beta); {@code epi}: per unit 4 * cout values (alpha, beta, scale, shift); {@code top} F32: per
+ * unit its highest clip level (0 for LSQ units);</li>
+ * <li>{@code head.weight} [classes, channels], {@code head.bias} [classes].</li>
  * </ul>
+ * {@code pro}, {@code epi} and the head's tensors are F32, or F16 when {@code params} says so.
  */
 public final class PackedFormat {
     public static final String FORMAT = "basq4j-packed";
     public static final int FORMAT_VERSION = 1;
     public static final String LAYERS = "layers";
+    public static final String PARAMS = "params";
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -74,35 +79,44 @@ public final class PackedFormat {
         meta.put(SavedModel.RESOLUTION, Integer.toString(net.resolution()));
         meta.put(SavedModel.IN_CHANNELS, Integer.toString(net.inChannels()));
         meta.put(SavedModel.CLASSES, Integer.toString(net.classes()));
+        boolean half = net.params() == PackedNetwork.Params.FLOAT16;
+        meta.put(PARAMS, half ? "float16" : "float32");
         Map<String, TensorData> t = new LinkedHashMap<>();
         ArrayNode layers = JSON.createArrayNode();
         PackedNetwork.Stem s = net.stem();
         layers.addObject().put("type", "stem").put("name", s.name()).put("cin", s.cin()).put("cout", s.cout())
                 .put("kernel", s.kernel()).put("stride", s.stride()).put("pad", s.pad()).put("max_pool", s.maxPool());
-        t.put(s.name() + ".weight", TensorData.ofFloat(new int[] {s.cout(), s.cin(), s.kernel(), s.kernel()},
-                s.weight()));
-        t.put(s.name() + ".bn", TensorData.ofFloat(new int[] {2, s.cout()}, s.bn()));
+        t.put("stem.weight", TensorData.ofFloat(new int[] {s.cout(), s.cin(), s.kernel(), s.kernel()}, s.weight()));
+        t.put("stem.bn", TensorData.ofFloat(new int[] {2, s.cout()}, s.bn()));
+        java.io.ByteArrayOutputStream codes = new java.io.ByteArrayOutputStream();
+        List<float[]> pro = new ArrayList<>();
+        List<float[]> epi = new ArrayList<>();
+        List<PackedNetwork.Unit> all = net.units();
+        float[] top = new float[all.size()];
         for (PackedNetwork.Block b : net.blocks()) {
             ObjectNode bj = layers.addObject().put("type", "block").put("name", b.name()).put("residual", b.residual());
             ArrayNode units = bj.putArray("units");
             for (PackedNetwork.Unit u : b.units()) {
                 units.addObject().put("name", u.name()).put("kind", u.kind().name().toLowerCase(java.util.Locale.ROOT))
                         .put("cin", u.cin()).put("cout", u.cout()).put("stride", u.stride());
-                byte[] packed = pack(u.codes(), net.bits());
-                t.put(u.name() + ".codes", TensorData.ofBytes(new int[] {packed.length}, packed));
-                boolean lsq = u.kind() == PackedNetwork.Kind.POINTWISE;
-                t.put(u.name() + ".pro", TensorData.ofFloat(new int[] {lsq ? 3 : 2, u.cin()}, u.pro()));
-                if (!lsq) {
-                    t.put(u.name() + ".top", TensorData.ofFloat(new int[] {1}, new float[] {u.top()}));
-                }
-                t.put(u.name() + ".epi", TensorData.ofFloat(new int[] {4, u.cout()}, u.epi()));
+                codes.writeBytes(pack(u.codes(), net.bits()));
+                pro.add(u.pro());
+                epi.add(u.epi());
+                top[pro.size() - 1] = u.top();
             }
         }
+        byte[] packedCodes = codes.toByteArray();
+        t.put("codes", TensorData.ofBytes(new int[] {packedCodes.length}, packedCodes));
+        float[] allPro = concat(pro);
+        float[] allEpi = concat(epi);
+        t.put("pro", params(new int[] {allPro.length}, allPro, half));
+        t.put("epi", params(new int[] {allEpi.length}, allEpi, half));
+        t.put("top", TensorData.ofFloat(new int[] {top.length}, top));
         PackedNetwork.Head h = net.head();
         layers.addObject().put("type", "head").put("name", h.name()).put("channels", h.channels())
                 .put("classes", h.classes());
-        t.put(h.name() + ".weight", TensorData.ofFloat(new int[] {h.classes(), h.channels()}, h.weight()));
-        t.put(h.name() + ".bias", TensorData.ofFloat(new int[] {h.classes()}, h.bias()));
+        t.put("head.weight", params(new int[] {h.classes(), h.channels()}, h.weight(), half));
+        t.put("head.bias", params(new int[] {h.classes()}, h.bias(), half));
         try {
             meta.put(LAYERS, JSON.writeValueAsString(layers));
             Path parent = file.toAbsolutePath().getParent();
@@ -115,6 +129,31 @@ public final class PackedFormat {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write packed model " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    private static float[] concat(List<float[]> parts) {
+        int n = 0;
+        for (float[] a : parts) {
+            n += a.length;
+        }
+        float[] all = new float[n];
+        int o = 0;
+        for (float[] a : parts) {
+            System.arraycopy(a, 0, all, o, a.length);
+            o += a.length;
+        }
+        return all;
+    }
+
+    private static TensorData params(int[] shape, float[] v, boolean half) {
+        if (!half) {
+            return TensorData.ofFloat(shape, v);
+        }
+        short[] h = new short[v.length];
+        for (int i = 0; i < v.length; i++) {
+            h[i] = Half.toBits(v[i]); // exact: the values are float16 values
+        }
+        return TensorData.ofHalf(shape, h);
     }
 
     /**
@@ -157,6 +196,11 @@ public final class PackedFormat {
     private static PackedNetwork parse(SafeTensors.File f, Map<String, String> meta) throws IOException {
         int bits = Integer.parseInt(meta.get(SavedModel.BITS));
         QuantBits.check(bits);
+        String p = meta.getOrDefault(PARAMS, "float32");
+        if (!p.equals("float32") && !p.equals("float16")) {
+            throw new IllegalArgumentException("metadata " + PARAMS + " = " + p + " (float32 or float16)");
+        }
+        boolean half = p.equals("float16");
         JsonNode layers = JSON.readTree(meta.get(LAYERS));
         if (layers == null || !layers.isArray() || layers.size() < 2) {
             throw new IllegalArgumentException("metadata '" + LAYERS + "' is not a layer table");
@@ -164,6 +208,7 @@ public final class PackedFormat {
         PackedNetwork.Stem stem = null;
         PackedNetwork.Head head = null;
         List<PackedNetwork.Block> blocks = new ArrayList<>();
+        Cursor cur = new Cursor(f, bits, half);
         for (JsonNode l : layers) {
             String type = text(l, "type");
             String name = text(l, "name");
@@ -173,60 +218,96 @@ public final class PackedFormat {
                     int cout = num(l, "cout");
                     int k = num(l, "kernel");
                     stem = new PackedNetwork.Stem(name, cin, cout, k, num(l, "stride"), num(l, "pad"),
-                            l.path("max_pool").asBoolean(false), floats(f, name + ".weight", (long) cout * cin * k * k),
-                            floats(f, name + ".bn", 2L * cout));
+                            l.path("max_pool").asBoolean(false), floats(f, "stem.weight", (long) cout * cin * k * k),
+                            floats(f, "stem.bn", 2L * cout));
                 }
                 case "block" -> {
                     List<PackedNetwork.Unit> units = new ArrayList<>();
                     for (JsonNode u : l.path("units")) {
-                        units.add(unit(f, u, bits));
+                        units.add(cur.unit(u));
                     }
                     blocks.add(new PackedNetwork.Block(name, units, l.path("residual").asBoolean(false)));
                 }
                 case "head" -> {
                     int c = num(l, "channels");
                     int k = num(l, "classes");
-                    head = new PackedNetwork.Head(name, c, k, floats(f, name + ".weight", (long) c * k),
-                            floats(f, name + ".bias", k));
+                    head = new PackedNetwork.Head(name, c, k, params(f, "head.weight", (long) c * k, half),
+                            params(f, "head.bias", k, half));
                 }
                 default -> throw new IllegalArgumentException("unknown layer type '" + type + "'");
             }
         }
+        cur.finish();
         if (stem == null || head == null) {
             throw new IllegalArgumentException("the layer table has no " + (stem == null ? "stem" : "head"));
         }
         Map<String, String> kept = new LinkedHashMap<>(meta);
         kept.remove(LAYERS);
         return new PackedNetwork(meta.get(SavedModel.ARCH), bits, Integer.parseInt(meta.get(SavedModel.IN_CHANNELS)),
-                Integer.parseInt(meta.get(SavedModel.RESOLUTION)), stem, blocks, head, kept);
+                Integer.parseInt(meta.get(SavedModel.RESOLUTION)), stem, blocks, head,
+                half ? PackedNetwork.Params.FLOAT16 : PackedNetwork.Params.FLOAT32, kept);
     }
 
-    private static PackedNetwork.Unit unit(SafeTensors.File f, JsonNode u, int bits) {
-        String name = text(u, "name");
-        PackedNetwork.Kind kind;
-        try {
-            kind = PackedNetwork.Kind.valueOf(text(u, "kind").toUpperCase(java.util.Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(name + ": unknown unit kind '" + text(u, "kind") + "'");
+    /** Walks the concatenated unit tensors in the order of the layer table. */
+    private static final class Cursor {
+        final int bits;
+        final byte[] codes;
+        final float[] pro;
+        final float[] epi;
+        final float[] top;
+        int codeAt;
+        int proAt;
+        int epiAt;
+        int unit;
+
+        Cursor(SafeTensors.File f, int bits, boolean half) {
+            this.bits = bits;
+            codes = tensor(f, "codes", TensorData.DType.U8, -1).u8();
+            pro = params(f, "pro", -1, half);
+            epi = params(f, "epi", -1, half);
+            top = floats(f, "top", -1);
         }
-        int cin = num(u, "cin");
-        int cout = num(u, "cout");
-        int stride = num(u, "stride");
-        long weights = switch (kind) {
-            case POINTWISE -> (long) cin * cout;
-            case DEPTHWISE -> 9L * cout;
-            case CONV3X3 -> 9L * cin * cout;
-        };
-        if (weights > Integer.MAX_VALUE / 4) {
-            throw new IllegalArgumentException(name + ": " + weights + " weights");
+
+        PackedNetwork.Unit unit(JsonNode u) {
+            String name = text(u, "name");
+            PackedNetwork.Kind kind;
+            try {
+                kind = PackedNetwork.Kind.valueOf(text(u, "kind").toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(name + ": unknown unit kind '" + text(u, "kind") + "'");
+            }
+            int cin = num(u, "cin");
+            int cout = num(u, "cout");
+            long weights = switch (kind) {
+                case POINTWISE -> (long) cin * cout;
+                case DEPTHWISE -> 9L * cout;
+                case CONV3X3 -> 9L * cin * cout;
+            };
+            long bytes = (weights * bits + 7) / 8;
+            int proLen = (kind == PackedNetwork.Kind.POINTWISE ? 3 : 2) * cin;
+            if (codeAt + bytes > codes.length || proAt + proLen > pro.length || epiAt + 4L * cout > epi.length
+                    || unit >= top.length) {
+                throw new IllegalArgumentException("the tensors codes, pro, epi, top end before unit " + name
+                        + " of the layer table");
+            }
+            byte[] q = unpack(java.util.Arrays.copyOfRange(codes, codeAt, (int) (codeAt + bytes)), (int) weights, bits,
+                    name);
+            PackedNetwork.Unit r = new PackedNetwork.Unit(name, kind, cin, cout, num(u, "stride"),
+                    java.util.Arrays.copyOfRange(pro, proAt, proAt + proLen), top[unit], q,
+                    java.util.Arrays.copyOfRange(epi, epiAt, epiAt + 4 * cout));
+            codeAt += bytes;
+            proAt += proLen;
+            epiAt += 4 * cout;
+            unit++;
+            return r;
         }
-        TensorData packed = tensor(f, name + ".codes", TensorData.DType.U8, (weights * bits + 7) / 8);
-        byte[] codes = unpack(packed.u8(), (int) weights, bits, name);
-        boolean lsq = kind == PackedNetwork.Kind.POINTWISE;
-        float[] pro = floats(f, name + ".pro", (long) (lsq ? 3 : 2) * cin);
-        float top = lsq ? 0f : floats(f, name + ".top", 1)[0];
-        return new PackedNetwork.Unit(name, kind, cin, cout, stride, pro, top, codes, floats(f, name + ".epi",
-                4L * cout));
+
+        void finish() {
+            if (codeAt != codes.length || proAt != pro.length || epiAt != epi.length || unit != top.length) {
+                throw new IllegalArgumentException("the tensors codes, pro, epi, top hold more than the units of the "
+                        + "layer table");
+            }
+        }
     }
 
     private static String text(JsonNode n, String key) {
@@ -245,20 +326,33 @@ public final class PackedFormat {
         return v.intValue();
     }
 
+    /** The named tensor of that dtype and element count (any count when numel < 0). */
     private static TensorData tensor(SafeTensors.File f, String name, TensorData.DType dtype, long numel) {
         TensorData t = f.tensors().get(name);
         if (t == null) {
             throw new IllegalArgumentException("no tensor " + name);
         }
-        if (t.dtype() != dtype || t.numel() != numel) {
+        if (t.dtype() != dtype || (numel >= 0 && t.numel() != numel)) {
             throw new IllegalArgumentException("tensor " + name + " is " + t.dtype() + " " + t.shapeString()
-                    + ", the layer table needs " + numel + " " + dtype + " elements");
+                    + ", the layer table needs " + (numel >= 0 ? numel + " " : "") + dtype + " elements");
         }
         return t;
     }
 
     private static float[] floats(SafeTensors.File f, String name, long numel) {
         return tensor(f, name, TensorData.DType.F32, numel).f32();
+    }
+
+    private static float[] params(SafeTensors.File f, String name, long numel, boolean half) {
+        if (!half) {
+            return floats(f, name, numel);
+        }
+        short[] h = tensor(f, name, TensorData.DType.F16, numel).f16();
+        float[] v = new float[h.length];
+        for (int i = 0; i < h.length; i++) {
+            v[i] = Half.toFloat(h[i]);
+        }
+        return v;
     }
 
     /** Codes in [-Qp, Qp] as q + Qp in {@code bits} bits each, least significant bit first. */

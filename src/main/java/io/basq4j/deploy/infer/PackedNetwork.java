@@ -50,6 +50,13 @@ import java.util.Map;
  * unit's skip and the block's residual, so it cannot merge into the next BN_a); the ReLU and the
  * skip between BN_b and BN_c. Nothing is folded across a quantizer. The folds are computed in
  * double from the float32 parameters and rounded once.
+ *
+ * <p>Precision of the per-channel parameters ({@link Params}): float32 (what {@link #of} gives)
+ * or, {@link #compact()}, rounded to float16 (half the bytes: what makes the packed file of a
+ * 2-bit network a tenth of its float32 size, since these parameters then outweigh the 2-bit
+ * codes). Rounding them moves the quantizers' boundaries by up to 2^-12 of a value, so a few
+ * more values than float32's ulp-level differences land on the other level; the full-precision
+ * stem keeps float32 either way.
  */
 public final class PackedNetwork {
     /** The kinds of quantized unit. */
@@ -96,6 +103,11 @@ public final class PackedNetwork {
     public record Head(String name, int channels, int classes, float[] weight, float[] bias) {
     }
 
+    /** Precision of the per-channel parameters (pro, epi) and of the head's weights. */
+    public enum Params {
+        FLOAT32, FLOAT16
+    }
+
     private final String arch;
     private final int bits;
     private final int inChannels;
@@ -103,15 +115,18 @@ public final class PackedNetwork {
     private final Stem stem;
     private final List<Block> blocks;
     private final Head head;
+    private final Params params;
     private final Map<String, String> metadata;
 
     /**
      * A network from its parts; {@code metadata} is kept for the record (for a saved model: its
-     * file's metadata, e.g. the selection and the accuracies).
+     * file's metadata, e.g. the selection and the accuracies). With {@link Params#FLOAT16} every
+     * per-channel parameter and head weight must be a float16 value.
      */
     public PackedNetwork(String arch, int bits, int inChannels, int resolution, Stem stem, List<Block> blocks,
-            Head head, Map<String, String> metadata) {
+            Head head, Params params, Map<String, String> metadata) {
         QuantBits.check(bits);
+        this.params = params;
         this.arch = Models.canonical(arch);
         this.bits = bits;
         this.inChannels = inChannels;
@@ -149,6 +164,9 @@ public final class PackedNetwork {
                 if (u.kind() != Kind.POINTWISE && !(u.top() >= 0f && u.top() <= 255f)) {
                     throw new IllegalArgumentException(u.name() + ": clip levels up to " + u.top() + " (0..255)");
                 }
+                if (params == Params.FLOAT16 && !(halves(u.pro()) && halves(u.epi()))) {
+                    throw new IllegalArgumentException(u.name() + ": parameters are not float16 values");
+                }
                 for (byte q : u.codes()) {
                     if (q < -qw || q > qw) {
                         throw new IllegalArgumentException(u.name() + ": code " + q + " outside [" + -qw + ", " + qw
@@ -166,6 +184,57 @@ public final class PackedNetwork {
             throw new IllegalArgumentException("head " + head.channels() + " -> " + head.classes() + " after "
                     + c + " channels");
         }
+        if (params == Params.FLOAT16 && !(halves(head.weight()) && halves(head.bias()))) {
+            throw new IllegalArgumentException("head: parameters are not float16 values");
+        }
+    }
+
+    private static boolean halves(float[] v) {
+        for (float x : v) {
+            if (Float.floatToIntBits(Half.round(x)) != Float.floatToIntBits(x)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static float[] toHalves(String what, float[] v) {
+        float[] r = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            r[i] = Half.round(v[i]);
+            if (Float.isInfinite(r[i]) && !Float.isInfinite(v[i])) {
+                throw new IllegalArgumentException(what + ": parameter " + v[i] + " beyond the float16 range (+-"
+                        + Half.MAX + ")");
+            }
+        }
+        return r;
+    }
+
+    /**
+     * This network with its per-channel parameters and head weights rounded to float16 (codes,
+     * stem and structure unchanged); itself when already so.
+     */
+    public PackedNetwork compact() {
+        if (params == Params.FLOAT16) {
+            return this;
+        }
+        List<Block> bs = new ArrayList<>();
+        for (Block b : blocks) {
+            List<Unit> us = new ArrayList<>();
+            for (Unit u : b.units()) {
+                us.add(new Unit(u.name(), u.kind(), u.cin(), u.cout(), u.stride(), toHalves(u.name(), u.pro()),
+                        u.top(), u.codes(), toHalves(u.name(), u.epi())));
+            }
+            bs.add(new Block(b.name(), us, b.residual()));
+        }
+        Head h = new Head(head.name(), head.channels(), head.classes(), toHalves(head.name(), head.weight()),
+                toHalves(head.name(), head.bias()));
+        return new PackedNetwork(arch, bits, inChannels, resolution, stem, bs, h, Params.FLOAT16, metadata);
+    }
+
+    /** Precision of the per-channel parameters and head weights. */
+    public Params params() {
+        return params;
     }
 
     public String arch() {
@@ -268,7 +337,7 @@ public final class PackedNetwork {
         int classes = net.config().classes();
         Head head = new Head("classifier.1", w.length / classes, classes, w, bias);
         return new PackedNetwork(arch, net.config().bits(), net.config().inChannels(), net.config().resolution(),
-                stem, blocks, head, metadata == null ? Map.of() : metadata);
+                stem, blocks, head, Params.FLOAT32, metadata == null ? Map.of() : metadata);
     }
 
     /** Reads the one-branch state and folds it. */

@@ -78,7 +78,7 @@ final class InferTestNets {
                 }
             }
             net.train();
-            for (int it = 0; it < 30; it++) {
+            for (int it = 0; it < 15; it++) {
                 try (Scope s = Scope.open(); GradMode off = GradMode.off()) {
                     net.forward(tensor(images(r, 16, cfg), 16, cfg), selection);
                 }

@@ -125,6 +125,22 @@ class InferenceEngineTest {
                         assertArrayEquals(fromFile, viaTensor.toFloatArray(), "tensor API = array API");
                     }
                 }
+                // the compact file (float16 parameters): the same network back, close to the float32 one
+                PackedNetwork c = p.compact();
+                Path compact = dir.resolve("compact.basq");
+                PackedFormat.write(compact, c);
+                PackedNetworkTest.assertSameNetwork(c, PackedFormat.read(compact));
+                float[] fromCompact = new float[IMAGES * 10];
+                float[] fromCompactFile = new float[IMAGES * 10];
+                try (InferenceEngine e = InferenceEngine.compile(c, MAX_BATCH);
+                        InferenceEngine f = InferenceEngine.load(compact, MAX_BATCH)) {
+                    e.logits(x, IMAGES, fromCompact);
+                    f.logits(x, IMAGES, fromCompactFile);
+                }
+                assertArrayEquals(fromCompact, fromCompactFile, "compact file = compact network, bit for bit");
+                for (int i = 0; i < fromCompact.length; i++) {
+                    assertEquals(fromModel[i], fromCompact[i], 0.02 * (1 + Math.abs(fromModel[i])), "logit " + i);
+                }
             }
         }
     }

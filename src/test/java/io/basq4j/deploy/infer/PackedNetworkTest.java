@@ -35,6 +35,7 @@ class PackedNetworkTest {
         assertEquals(a.bits(), b.bits());
         assertEquals(a.inChannels(), b.inChannels());
         assertEquals(a.resolution(), b.resolution());
+        assertEquals(a.params(), b.params());
         assertEquals(a.stem().toString().replaceAll("@[0-9a-f]+", ""), b.stem().toString().replaceAll("@[0-9a-f]+", ""));
         assertArrayEquals(a.stem().weight(), b.stem().weight());
         assertArrayEquals(a.stem().bn(), b.stem().bn());
@@ -138,24 +139,27 @@ class PackedNetworkTest {
                 .withBits(2);
         Path model = dir.resolve("model.safetensors");
         Path packed = dir.resolve("model.basq");
+        Path exact = dir.resolve("model-f32.basq");
         try (Supernet net = Models.create("mobilenetv2", cfg)) {
             net.setWeightQuantization(true);
             SavedModel.write(model, net, new int[net.searchedUnits()], Map.of());
         }
         try (SavedModel m = SavedModel.load(model)) {
-            PackedFormat.export(m, packed);
+            PackedFormat.write(packed, PackedNetwork.of(m).compact());
+            PackedFormat.write(exact, PackedNetwork.of(m));
         }
         long floatBytes = Files.size(model);
         long packedBytes = Files.size(packed);
-        System.out.printf("default 2-bit network: float32 %d bytes, packed %d bytes (%.4f)%n", floatBytes,
-                packedBytes, (double) packedBytes / floatBytes);
+        long exactBytes = Files.size(exact);
+        System.out.printf("default 2-bit network: float32 %d bytes, packed %d bytes (%.4f), packed with float32 "
+                + "parameters %d bytes (%.4f)%n", floatBytes, packedBytes, (double) packedBytes / floatBytes, exactBytes,
+                (double) exactBytes / floatBytes);
         PackedNetwork p = PackedFormat.read(packed);
+        assertEquals(PackedNetwork.Params.FLOAT16, p.params());
         long weights = p.units().stream().mapToLong(PackedNetwork.Unit::weightCount).sum();
-        Map<String, TensorData> t = SafeTensors.read(packed).tensors();
-        long codeBytes = t.entrySet().stream().filter(e -> e.getKey().endsWith(".codes"))
-                .mapToLong(e -> e.getValue().numel()).sum();
-        assertEquals((weights * 2 + 7) / 8, codeBytes, 17, "2 bits per weight (each unit rounded up to a byte)");
-        assertTrue(packedBytes < 0.15 * floatBytes, packedBytes + " vs " + floatBytes);
+        long codeBytes = SafeTensors.read(packed).get("codes").numel();
+        assertEquals((weights * 2 + 7) / 8, codeBytes, p.units().size(), "2 bits per weight (units start on a byte)");
+        assertTrue(packedBytes <= 0.1 * floatBytes, packedBytes + " vs " + floatBytes);
     }
 
     @Test
@@ -177,11 +181,11 @@ class PackedNetworkTest {
         // a packed file whose layer table does not fit its tensors
         SafeTensors.File f = SafeTensors.read(dir.resolve("p.basq"));
         Map<String, TensorData> tensors = new LinkedHashMap<>(f.tensors());
-        tensors.remove("feature.2.conv1.epi");
+        tensors.put("epi", TensorData.ofFloat(new int[] {3}, new float[3]));
         Path broken = dir.resolve("broken.basq");
         SafeTensors.write(broken, tensors, f.metadata());
         e = assertThrows(IllegalArgumentException.class, () -> PackedFormat.read(broken));
-        assertTrue(e.getMessage().contains(broken.toString()) && e.getMessage().contains("feature.2.conv1.epi"),
+        assertTrue(e.getMessage().contains(broken.toString()) && e.getMessage().contains("end before unit"),
                 e.getMessage());
     }
 }
