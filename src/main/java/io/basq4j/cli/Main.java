@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
         subcommands = {InfoCommand.class, ModelsCommand.class, ParityCommand.class,
             PipelineCommands.Pipeline.class, PipelineCommands.TrainSupernet.class, PipelineCommands.Search.class,
             PipelineCommands.Finetune.class, PipelineCommands.TrainFp.class, PipelineCommands.RandomArchs.class,
-            BenchCommand.class,
+            BenchCommand.class, ExportCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec

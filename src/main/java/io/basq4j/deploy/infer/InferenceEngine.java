@@ -50,7 +50,17 @@ public final class InferenceEngine implements AutoCloseable {
         void run(int n, Pointer ws, long wsBytes);
 
         long workspace(int threads);
+
+        /** Index into {@link #KINDS}. */
+        int kind();
     }
+
+    /** The kinds of step, as {@link #profile()} reports them. */
+    public static final List<String> KINDS = List.of("stem", "pointwise", "depthwise", "conv3x3", "maxpool", "head");
+
+    private final long[] profileNanos = new long[KINDS.size()];
+    private final long[] profileCalls = new long[KINDS.size()];
+    private boolean profiling;
 
     // ------------------------------------------------------------------ compiling
 
@@ -179,6 +189,10 @@ public final class InferenceEngine implements AutoCloseable {
                 BytePointer packed = bytes(CpuKernels.basq_infer_packed_bytes_pw(cin, cout));
                 Kernels.check(CpuKernels.basq_infer_pack_pw(codes, cin, cout, packed), "basq_infer_pack_pw");
                 yield new Op() {
+                    public int kind() {
+                        return 1;
+                    }
+
                     public void run(int n, Pointer w, long wb) {
                         Kernels.check(CpuKernels.basq_infer_pw_unit(x, n * h * h, cin, cout, pro, qa, packed, epi,
                                 res, y, w, wb), "basq_infer_pw_unit");
@@ -193,6 +207,10 @@ public final class InferenceEngine implements AutoCloseable {
                 BytePointer packed = bytes(CpuKernels.basq_infer_packed_bytes_dw(cin));
                 Kernels.check(CpuKernels.basq_infer_pack_dw(codes, cin, packed), "basq_infer_pack_dw");
                 yield new Op() {
+                    public int kind() {
+                        return 2;
+                    }
+
                     public void run(int n, Pointer w, long wb) {
                         Kernels.check(CpuKernels.basq_infer_dw_unit(x, n, h, h, cin, stride, pro, top, bits, packed,
                                 epi, res, y, w, wb), "basq_infer_dw_unit");
@@ -207,6 +225,10 @@ public final class InferenceEngine implements AutoCloseable {
                 BytePointer packed = bytes(CpuKernels.basq_infer_packed_bytes_conv(cin, cout));
                 Kernels.check(CpuKernels.basq_infer_pack_conv(codes, cin, cout, packed), "basq_infer_pack_conv");
                 yield new Op() {
+                    public int kind() {
+                        return 3;
+                    }
+
                     public void run(int n, Pointer w, long wb) {
                         Kernels.check(CpuKernels.basq_infer_conv_unit(x, n, h, h, cin, cout, stride, pro, top, packed,
                                 epi, res, y, w, wb), "basq_infer_conv_unit");
@@ -271,6 +293,11 @@ public final class InferenceEngine implements AutoCloseable {
         @Override
         public long workspace(int threads) {
             return 0;
+        }
+
+        @Override
+        public int kind() {
+            return 4;
         }
     }
 
@@ -389,11 +416,52 @@ public final class InferenceEngine implements AutoCloseable {
         ensureWorkspace();
         x.position(0);
         out.position(0);
+        if (profiling) {
+            runProfiled(x, n, out);
+            return;
+        }
         stem.run(x, n, ws, wsBytes);
         for (Op o : ops) {
             o.run(n, ws, wsBytes);
         }
         head.run(n, out);
+    }
+
+    private void runProfiled(FloatPointer x, int n, FloatPointer out) {
+        long t = System.nanoTime();
+        stem.run(x, n, ws, wsBytes);
+        t = account(0, t);
+        for (Op o : ops) {
+            o.run(n, ws, wsBytes);
+            t = account(o.kind(), t);
+        }
+        head.run(n, out);
+        account(5, t);
+    }
+
+    private long account(int kind, long since) {
+        long now = System.nanoTime();
+        profileNanos[kind] += now - since;
+        profileCalls[kind]++;
+        return now;
+    }
+
+    /** Starts (and clears) or stops timing each step; off by default. */
+    public synchronized void setProfiling(boolean on) {
+        profiling = on;
+        java.util.Arrays.fill(profileNanos, 0);
+        java.util.Arrays.fill(profileCalls, 0);
+    }
+
+    /** Per kind of step ({@link #KINDS}): calls and seconds since profiling was switched on. */
+    public synchronized Map<String, double[]> profile() {
+        Map<String, double[]> m = new java.util.LinkedHashMap<>();
+        for (int k = 0; k < KINDS.size(); k++) {
+            if (profileCalls[k] > 0) {
+                m.put(KINDS.get(k), new double[] {profileCalls[k], profileNanos[k] / 1e9});
+            }
+        }
+        return m;
     }
 
     private void checkOpen() {
