@@ -123,28 +123,88 @@ inline void parallel_items(int items, int threads, int64_t work, F f) {
 
 // ------------------------------------------------------------------ quantizers (folded BN)
 
+// clamp(v, 0, hi) with NaN to 0, written so that g++ emits maxps/minps (whose result on an
+// unordered compare is the second operand: 0 here, then 0 again).
+inline float clamp0(float v, float hi) {
+    v = v > 0.0f ? v : 0.0f;
+    return v < hi ? v : hi;
+}
+
 inline float lsq_value(float x, float a, float b, float qa, float step) {
-    return rintf(basq_fminf(basq_fmaxf(x * a + b, 0.0f), qa)) * step;
+    return rintf(clamp0(x * a + b, qa)) * step;
 }
 
 inline float clip_level(float x, float a, float b, float top) {
-    return rintf(basq_fminf(basq_fmaxf(x * a + b, 0.0f), top));
+    return rintf(clamp0(x * a + b, top));
 }
 
-// The epilogue of one output row: y = (relu(acc*ea + eb) + skip) * es + et (+ res).
-inline void epilogue_row(const float* __restrict acc, const float* __restrict skip, const float* __restrict epi,
-                         int C, int o0, int n, const float* __restrict res, float* __restrict y) {
+// The epilogue of one output row: y = (relu(acc*ea + eb) + skip) * es + et (+ res), for the
+// outputs [o0, o0 + n) of a unit with C outputs.
+inline void epilogue_row(int isa, const float* __restrict acc, const float* __restrict skip,
+                         const float* __restrict epi, int C, int o0, int n, const float* __restrict res,
+                         float* __restrict y) {
     const float* ea = epi + o0;
     const float* eb = epi + C + o0;
     const float* es = epi + 2 * C + o0;
     const float* et = epi + 3 * C + o0;
-    if (res) {
-#pragma omp simd
-        for (int j = 0; j < n; j++) y[j] = (relu1(acc[j] * ea[j] + eb[j]) + skip[j]) * es[j] + et[j] + res[j];
-    } else {
-#pragma omp simd
-        for (int j = 0; j < n; j++) y[j] = (relu1(acc[j] * ea[j] + eb[j]) + skip[j]) * es[j] + et[j];
+    int j = 0;
+#ifdef BASQ_INFER_AVX2
+    if (isa >= 1) {
+        // explicit 8-wide loop: rows are short (16 to a few hundred), g++'s vector prologues cost more
+        const __m256 zero = _mm256_setzero_ps();
+        for (; j + 8 <= n; j += 8) {
+            __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(acc + j), _mm256_loadu_ps(ea + j), _mm256_loadu_ps(eb + j));
+            v = _mm256_add_ps(_mm256_max_ps(v, zero), _mm256_loadu_ps(skip + j));  // max(NaN, 0) is 0, as relu1
+            v = _mm256_fmadd_ps(v, _mm256_loadu_ps(es + j), _mm256_loadu_ps(et + j));
+            if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + j));
+            _mm256_storeu_ps(y + j, v);
+        }
     }
+#endif
+    (void)isa;
+    for (; j < n; j++) {
+        const float v = (relu1(acc[j] * ea[j] + eb[j]) + skip[j]) * es[j] + et[j];
+        y[j] = res ? v + res[j] : v;
+    }
+}
+
+// LSQ prologue of one row: out[c] = rint(clamp(x*a + b, 0, qa)) * s for c < n.
+inline void lsq_row(int isa, const float* __restrict x, const float* __restrict a, const float* __restrict b,
+                    const float* __restrict s, float qa, int n, float* __restrict out) {
+    int c = 0;
+#ifdef BASQ_INFER_AVX2
+    if (isa >= 1) {
+        const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(qa);
+        for (; c + 8 <= n; c += 8) {
+            __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + c), _mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c));
+            v = _mm256_min_ps(_mm256_max_ps(v, zero), top);  // NaN -> 0, as clamp0
+            v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            _mm256_storeu_ps(out + c, _mm256_mul_ps(v, _mm256_loadu_ps(s + c)));
+        }
+    }
+#endif
+    (void)isa;
+    for (; c < n; c++) out[c] = lsq_value(x[c], a[c], b[c], qa, s[c]);
+}
+
+// Clip prologue of one pixel: levels[c] = rint(clamp(x*a + b, 0, top)) for c < n.
+inline void clip_row(int isa, const float* __restrict x, const float* __restrict a, const float* __restrict b,
+                     float top, int n, uint8_t* __restrict out) {
+    int c = 0;
+#ifdef BASQ_INFER_AVX2
+    if (isa >= 1) {
+        const __m256 zero = _mm256_setzero_ps(), hi = _mm256_set1_ps(top);
+        for (; c + 8 <= n; c += 8) {
+            __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + c), _mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c));
+            v = _mm256_min_ps(_mm256_max_ps(v, zero), hi);
+            const __m256i q = _mm256_cvtps_epi32(v);  // round to nearest even: the level
+            const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+            _mm_storel_epi64((__m128i*)(out + c), _mm_packus_epi16(w, w));
+        }
+    }
+#endif
+    (void)isa;
+    for (; c < n; c++) out[c] = (uint8_t)(int)clip_level(x[c], a[c], b[c], top);
 }
 
 // F(cin -> cout) of one row x (cin floats) for outputs [o0, o0 + n): into buf, or x itself.
@@ -248,6 +308,7 @@ inline void micro_avx2_16(int kc, const float* A, int lda, const float* B, int l
     __m256 c##r##1 = add ? _mm256_loadu_ps(C + r * ldc + 8) : _mm256_setzero_ps();
     ROWS6(DECL)
 #undef DECL
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(B), b1 = _mm256_loadu_ps(B + 8);
         B += ldb;
@@ -273,6 +334,7 @@ inline void micro_avx2_8(int kc, const float* A, int lda, const float* B, int ld
     __m256 c##r = add ? _mm256_loadu_ps(C + r * ldc) : _mm256_setzero_ps();
     ROWS6(DECL)
 #undef DECL
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(B);
         B += ldb;
@@ -297,6 +359,7 @@ __attribute__((target("avx512f"))) void micro_avx512_32(int kc, const float* A, 
     __m512 c##r##1 = add ? _mm512_loadu_ps(C + r * ldc + 16) : _mm512_setzero_ps();
     ROWS8(DECL)
 #undef DECL
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16);
         B += ldb;
@@ -323,6 +386,7 @@ __attribute__((target("avx512f"))) void micro_avx512_16(int kc, const float* A, 
     __m512 c##r = add ? _mm512_loadu_ps(C + r * ldc) : _mm512_setzero_ps();
     ROWS8(DECL)
 #undef DECL
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_loadu_ps(B);
         B += ldb;
@@ -531,7 +595,7 @@ Bands bands_for(int N, int Ho, int Wo, int threads, int cap) {
 
 // Levels of the input rows a band reads, zero-padded by one pixel on each side: rows
 // [ih0, ih0 + rows) of image xn (H x W x C floats) into L [rows][W + 2][Cp] (u8).
-inline void band_levels(const float* xn, int H, int W, int C, int Cp, int ih0, int rows, const float* pro,
+inline void band_levels(int isa, const float* xn, int H, int W, int C, int Cp, int ih0, int rows, const float* pro,
                         float top, uint8_t* L) {
     const float* pa = pro;
     const float* pb = pro + C;
@@ -546,10 +610,8 @@ inline void band_levels(const float* xn, int H, int W, int C, int Cp, int ih0, i
         memset(Lr, 0, (size_t)Cp);
         memset(Lr + (int64_t)(W + 1) * Cp, 0, (size_t)Cp);
         for (int w = 0; w < W; w++) {
-            const float* xp = xn + ((int64_t)ih * W + w) * C;
             uint8_t* lp = Lr + (int64_t)(w + 1) * Cp;
-#pragma omp simd
-            for (int c = 0; c < C; c++) lp[c] = (uint8_t)(int)clip_level(xp[c], pa[c], pb[c], top);
+            clip_row(isa, xn + ((int64_t)ih * W + w) * C, pa, pb, top, C, lp);
             for (int c = C; c < Cp; c++) lp[c] = 0;
         }
     }
@@ -681,13 +743,19 @@ BASQ_API int basq_infer_stem(const float* x, int N, int Cin, int H, int W, const
         for (int r = 0; r < rows; r++) {
             const int oh = oh0 + r / g.Wo, ow = r % g.Wo;
             float* a = A + (int64_t)r * g.K;
+            const int iw0 = ow * stride - pad;
+            const int kw0 = std::max(0, -iw0), kw1 = std::min(k, W - iw0);  // taps inside the row
             for (int c = 0; c < Cin; c++)
-                for (int kh = 0; kh < k; kh++) {
+                for (int kh = 0; kh < k; kh++, a += k) {
                     const int ih = oh * stride - pad + kh;
-                    for (int kw = 0; kw < k; kw++) {
-                        const int iw = ow * stride - pad + kw;
-                        *a++ = ih >= 0 && ih < H && iw >= 0 && iw < W ? xn[((int64_t)c * H + ih) * W + iw] : 0.0f;
+                    if (ih < 0 || ih >= H || kw0 >= kw1) {
+                        for (int kw = 0; kw < k; kw++) a[kw] = 0.0f;
+                        continue;
                     }
+                    const float* xr = xn + ((int64_t)c * H + ih) * W + iw0;
+                    for (int kw = 0; kw < kw0; kw++) a[kw] = 0.0f;
+                    for (int kw = kw0; kw < kw1; kw++) a[kw] = xr[kw];
+                    for (int kw = kw1; kw < k; kw++) a[kw] = 0.0f;
                 }
         }
         memset(A + (int64_t)rows * g.K, 0, sizeof(float) * (size_t)(rows_pad - rows) * g.K);
@@ -795,12 +863,8 @@ BASQ_API int basq_infer_pw_unit(const float* x, int M, int Cin, int Cout, const 
         const float* pa = pro;
         const float* pb = pro + Cin;
         const float* ps = pro + 2 * Cin;
-        for (int r = 0; r < rows; r++) {
-            const float* xr = x + (int64_t)(m0 + r) * Cin;
-            float* ar = A + (int64_t)r * Cin;
-#pragma omp simd
-            for (int c = 0; c < Cin; c++) ar[c] = lsq_value(xr[c], pa[c], pb[c], fqa, ps[c]);
-        }
+        for (int r = 0; r < rows; r++)
+            lsq_row(isa, x + (int64_t)(m0 + r) * Cin, pa, pb, ps, fqa, Cin, A + (int64_t)r * Cin);
         memset(A + (int64_t)rows * Cin, 0, sizeof(float) * (size_t)(rows_pad - rows) * Cin);
         // the convolution: codes decoded per panel into L1
         gemm_f32(
@@ -825,9 +889,22 @@ BASQ_API int basq_infer_pw_unit(const float* x, int M, int Cin, int Cout, const 
         // epilogue: weight step + BN_b, ReLU, skip, BN_c, residual
         for (int r = 0; r < rows; r++) {
             const int64_t m = m0 + r;
-            const float* skip = flex_row(x + m * Cin, Cin, Cout, n0, ncols, sk);
-            epilogue_row(Ct + (int64_t)r * it.nc, skip, epi, Cout, n0, ncols, res ? res + m * Cout + n0 : nullptr,
-                         y + m * Cout + n0);
+            const float* xr = x + m * Cin;
+            const float* cr = Ct + (int64_t)r * it.nc;
+            const float* rr = res ? res + m * Cout + n0 : nullptr;
+            float* yr = y + m * Cout + n0;
+            if (Cin < Cout) {
+                // tiling: output k takes input k mod cin, read in place run by run
+                int j = 0;
+                while (j < ncols) {
+                    const int c = (n0 + j) % Cin;
+                    const int run = std::min(Cin - c, ncols - j);
+                    epilogue_row(isa, cr + j, xr + c, epi, Cout, n0 + j, run, rr ? rr + j : nullptr, yr + j);
+                    j += run;
+                }
+            } else {
+                epilogue_row(isa, cr, flex_row(xr, Cin, Cout, n0, ncols, sk), epi, Cout, n0, ncols, rr, yr);
+            }
         }
     });
     return BASQ_OK;
@@ -917,7 +994,7 @@ BASQ_API int basq_infer_dw_unit(const float* x, int N, int H, int W, int C, int 
         float* pool = (float*)(s + g.l_bytes + g.a_bytes);
         const float* xn = x + (int64_t)n * H * W * C;
         const int ih0 = oh0 * stride - 1;
-        band_levels(xn, H, W, C, Cp, ih0, (oh1 - oh0 - 1) * stride + 3, pro, top, L);
+        band_levels(isa, xn, H, W, C, Cp, ih0, (oh1 - oh0 - 1) * stride + 3, pro, top, L);
         for (int oh = oh0; oh < oh1; oh++) {
             const uint8_t* Lr = L + (int64_t)(oh - oh0) * stride * rs;
             for (int ow = 0; ow < g.Wo; ow++) {
@@ -941,7 +1018,7 @@ BASQ_API int basq_infer_dw_unit(const float* x, int N, int H, int W, int C, int 
                                [&](int ih, int iw) { return xn + ((int64_t)ih * W + iw) * C; }, pool);
                     skip = pool;
                 }
-                epilogue_row(acc, skip, epi, C, 0, C, res ? res + o : nullptr, y + o);
+                epilogue_row(isa, acc, skip, epi, C, 0, C, res ? res + o : nullptr, y + o);
             }
         }
     });
@@ -1011,7 +1088,7 @@ BASQ_API int basq_infer_conv_unit(const float* x, int N, int H, int W, int Cin, 
         int32_t* Ct = (int32_t*)(s + g.l_bytes + g.a_bytes);
         float* sk = (float*)(s + g.l_bytes + g.a_bytes + g.c_bytes);
         const float* xn = x + (int64_t)n * H * W * Cin;
-        band_levels(xn, H, W, Cin, Cin, oh0 * stride - 1, (oh1 - oh0 - 1) * stride + 3, pro, top, L);
+        band_levels(isa, xn, H, W, Cin, Cin, oh0 * stride - 1, (oh1 - oh0 - 1) * stride + 3, pro, top, L);
         // im2col of the levels: row r = output pixel, k = (kh * 3 + kw) * Cin + c
         for (int r = 0; r < rows; r++) {
             const int oh = oh0 + r / g.Wo, ow = r % g.Wo;
@@ -1062,7 +1139,7 @@ BASQ_API int basq_infer_conv_unit(const float* x, int N, int H, int W, int Cin, 
             const int32_t* cr = Ct + (int64_t)r * g.Np;
             for (int o = 0; o < Cout; o++) accf[o] = (float)cr[o];
             const int64_t o = (((int64_t)n * g.Ho + oh) * g.Wo + ow) * Cout;
-            epilogue_row(accf, skip, epi, Cout, 0, Cout, res ? res + o : nullptr, y + o);
+            epilogue_row(isa, accf, skip, epi, Cout, 0, Cout, res ? res + o : nullptr, y + o);
         }
     });
     return BASQ_OK;
