@@ -58,7 +58,9 @@ class InferenceEngineTest {
         "mobilenetv2, 0.25, 32, 1, 2", "mobilenetv2, 0.25, 32, 3, 3", "mobilenetv2, 0.25, 32, 1, 4",
         // odd sizes: 52 -> stride-2 skips on 13 and 7 (zero-padded windows); 16 -> a stride-2 skip on 1x1
         "mobilenetv2, 0.25, 52, 1, 2", "mobilenetv2, 0.25, 16, 3, 3",
-        "resnet20, 0.25, 16, 3, 2", "resnet20, 0.25, 16, 3, 3", "resnet20, 0.5, 16, 3, 4", "resnet20, 0.25, 13, 1, 2"})
+        "resnet20, 0.25, 16, 3, 2", "resnet20, 0.25, 16, 3, 3", "resnet20, 0.5, 16, 3, 4", "resnet20, 0.25, 13, 1, 2",
+        // ResNet-18: the 7x7 / 2 stem and its max pooling
+        "resnet18, 0.125, 32, 3, 2"})
     void engineAgreesWithTheEvaluationPath(String arch, double width, int res, int ch, int bits) {
         ModelConfig cfg = ModelConfig.defaults().withWidth(width).withResolution(res).withInChannels(ch)
                 .withClasses(10).withBits(bits);
