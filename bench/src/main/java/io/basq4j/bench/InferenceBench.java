@@ -16,11 +16,9 @@ import io.basq4j.train.Training;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
@@ -47,18 +45,6 @@ import org.openjdk.jmh.annotations.Warmup;
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 public class InferenceBench {
-    /** Images per call, reported per second. */
-    @State(Scope.Thread)
-    @AuxCounters(AuxCounters.Type.OPERATIONS)
-    public static class Images {
-        public long images;
-
-        @Setup(Level.Iteration)
-        public void reset() {
-            images = 0;
-        }
-    }
-
     @Param({"issue", "fashion"})
     public String config;
 
@@ -127,14 +113,14 @@ public class InferenceBench {
     }
 
     @Benchmark
-    public float engine(Images n) {
+    public float engine(SupernetStepBench.Images n) {
         engine.logits(img, batch, out);
         n.images += batch;
         return out[0];
     }
 
     @Benchmark
-    public float evalPath(Images n) {
+    public float evalPath(SupernetStepBench.Images n) {
         try (io.basq4j.tensor.Scope s = io.basq4j.tensor.Scope.open(); GradMode off = GradMode.off()) {
             float[] l = model.forward(x, selection).toFloatArray();
             n.images += batch;

@@ -116,7 +116,11 @@ public final class InferenceEngine implements AutoCloseable {
             size = h;
             if (s.maxPool()) {
                 int next = 1;
-                ops.add(new PoolOp(size, s.cout(), act[cur], act[next]));
+                int hp = size;
+                FloatPointer px = act[cur];
+                FloatPointer py = act[next];
+                ops.add(new Step(4, "basq_infer_maxpool", (n, w, wb) -> CpuKernels.basq_infer_maxpool(px, n, hp, hp,
+                        s.cout(), 3, 2, 1, py), t -> 0));
                 cur = next;
                 size = (size + 2 - 3) / 2 + 1;
             }
@@ -188,58 +192,59 @@ public final class InferenceEngine implements AutoCloseable {
             case POINTWISE -> {
                 BytePointer packed = bytes(CpuKernels.basq_infer_packed_bytes_pw(cin, cout));
                 Kernels.check(CpuKernels.basq_infer_pack_pw(codes, cin, cout, packed), "basq_infer_pack_pw");
-                yield new Op() {
-                    public int kind() {
-                        return 1;
-                    }
-
-                    public void run(int n, Pointer w, long wb) {
-                        Kernels.check(CpuKernels.basq_infer_pw_unit(x, n * h * h, cin, cout, pro, qa, packed, epi,
-                                res, y, w, wb), "basq_infer_pw_unit");
-                    }
-
-                    public long workspace(int threads) {
-                        return CpuKernels.basq_infer_pw_workspace(maxBatch * h * h, cin, cout, threads);
-                    }
-                };
+                yield new Step(1, "basq_infer_pw_unit", (n, w, wb) -> CpuKernels.basq_infer_pw_unit(x, n * h * h, cin,
+                        cout, pro, qa, packed, epi, res, y, w, wb),
+                        t -> CpuKernels.basq_infer_pw_workspace(maxBatch * h * h, cin, cout, t));
             }
             case DEPTHWISE -> {
                 BytePointer packed = bytes(CpuKernels.basq_infer_packed_bytes_dw(cin));
                 Kernels.check(CpuKernels.basq_infer_pack_dw(codes, cin, packed), "basq_infer_pack_dw");
-                yield new Op() {
-                    public int kind() {
-                        return 2;
-                    }
-
-                    public void run(int n, Pointer w, long wb) {
-                        Kernels.check(CpuKernels.basq_infer_dw_unit(x, n, h, h, cin, stride, pro, top, bits, packed,
-                                epi, res, y, w, wb), "basq_infer_dw_unit");
-                    }
-
-                    public long workspace(int threads) {
-                        return CpuKernels.basq_infer_dw_workspace(maxBatch, h, h, cin, stride, threads);
-                    }
-                };
+                yield new Step(2, "basq_infer_dw_unit", (n, w, wb) -> CpuKernels.basq_infer_dw_unit(x, n, h, h, cin,
+                        stride, pro, top, bits, packed, epi, res, y, w, wb),
+                        t -> CpuKernels.basq_infer_dw_workspace(maxBatch, h, h, cin, stride, t));
             }
             case CONV3X3 -> {
                 BytePointer packed = bytes(CpuKernels.basq_infer_packed_bytes_conv(cin, cout));
                 Kernels.check(CpuKernels.basq_infer_pack_conv(codes, cin, cout, packed), "basq_infer_pack_conv");
-                yield new Op() {
-                    public int kind() {
-                        return 3;
-                    }
-
-                    public void run(int n, Pointer w, long wb) {
-                        Kernels.check(CpuKernels.basq_infer_conv_unit(x, n, h, h, cin, cout, stride, pro, top, packed,
-                                epi, res, y, w, wb), "basq_infer_conv_unit");
-                    }
-
-                    public long workspace(int threads) {
-                        return CpuKernels.basq_infer_conv_workspace(maxBatch, h, h, cin, cout, stride, threads);
-                    }
-                };
+                yield new Step(3, "basq_infer_conv_unit", (n, w, wb) -> CpuKernels.basq_infer_conv_unit(x, n, h, h,
+                        cin, cout, stride, pro, top, packed, epi, res, y, w, wb),
+                        t -> CpuKernels.basq_infer_conv_workspace(maxBatch, h, h, cin, cout, stride, t));
             }
         };
+    }
+
+    /** One kernel call: its kind, its name (for errors), the call for n images, its workspace per thread count. */
+    private static final class Step implements Op {
+        interface Call {
+            int run(int n, Pointer ws, long wsBytes);
+        }
+
+        private final int kind;
+        private final String name;
+        private final Call call;
+        private final java.util.function.IntToLongFunction workspace;
+
+        Step(int kind, String name, Call call, java.util.function.IntToLongFunction workspace) {
+            this.kind = kind;
+            this.name = name;
+            this.call = call;
+            this.workspace = workspace;
+        }
+
+        @Override
+        public void run(int n, Pointer ws, long wsBytes) {
+            Kernels.check(call.run(n, ws, wsBytes), name);
+        }
+
+        @Override
+        public long workspace(int threads) {
+            return workspace.applyAsLong(threads);
+        }
+
+        @Override
+        public int kind() {
+            return kind;
+        }
     }
 
     private final class StemOp {
@@ -269,35 +274,6 @@ public final class InferenceEngine implements AutoCloseable {
         long workspace(int threads) {
             return CpuKernels.basq_infer_stem_workspace(maxBatch, s.cin(), inSize, inSize, s.cout(), s.kernel(),
                     s.stride(), s.pad(), threads);
-        }
-    }
-
-    private static final class PoolOp implements Op {
-        final int h;
-        final int c;
-        final FloatPointer x;
-        final FloatPointer y;
-
-        PoolOp(int h, int c, FloatPointer x, FloatPointer y) {
-            this.h = h;
-            this.c = c;
-            this.x = x;
-            this.y = y;
-        }
-
-        @Override
-        public void run(int n, Pointer w, long wb) {
-            Kernels.check(CpuKernels.basq_infer_maxpool(x, n, h, h, c, 3, 2, 1, y), "basq_infer_maxpool");
-        }
-
-        @Override
-        public long workspace(int threads) {
-            return 0;
-        }
-
-        @Override
-        public int kind() {
-            return 4;
         }
     }
 
