@@ -10,8 +10,11 @@ import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Tensor;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntToLongFunction;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -20,47 +23,72 @@ import org.bytedeco.javacpp.Pointer;
  * Runs a deployed network ({@link PackedNetwork}) on the CPU: one native call per unit (the fused
  * kernels of {@code infer.h}: folded batch norm, quantizer, convolution on the integer weight
  * codes, ReLU, skip, add), channels-last activations in buffers allocated once, no autograd
- * tape, no supernet branches. The kernels use the OpenMP thread count
- * ({@link CpuKernels#basq_set_num_threads}, the CLI's {@code --threads}).
+ * tape, no supernet branches.
+ *
+ * <p>Threads: the thread count is the OpenMP one ({@link CpuKernels#basq_set_num_threads}, the
+ * CLI's {@code --threads}), read at every call. A batch of at least {@value #IMAGES_PER_LANE}
+ * images per thread is split across the threads, each running its images through the whole
+ * network (the kernels single-threaded, one join per batch: no barrier between units, which on
+ * a shared machine costs a time slice whenever a thread is descheduled); smaller batches (a
+ * single image: latency) run each unit on all threads.
  *
  * <p>Compile once for a largest batch; {@link #logits(float[], int, float[])} then runs any
  * number of images (in chunks of that batch) without allocating. Its answers agree with the
  * training library's evaluation path ({@link Supernet#forward} in evaluation mode) to float
- * rounding (see {@link PackedNetwork} on what is exact). One engine runs one call at a time
- * (the methods are synchronized); {@link #close()} frees its native memory.
+ * rounding (see {@link PackedNetwork} on what is exact), whatever the thread count. One engine
+ * runs one call at a time (the methods are synchronized); {@link #close()} frees its native
+ * memory and stops its threads.
  */
 public final class InferenceEngine implements AutoCloseable {
+    /** The kinds of step, as {@link #profile()} reports them. */
+    public static final List<String> KINDS = List.of("stem", "pointwise", "depthwise", "conv3x3", "maxpool", "head");
+    /** Images per thread from which a batch is split across threads. */
+    public static final int IMAGES_PER_LANE = 4;
+
+    // buffers: three for activations, the input images, the logits, the head's pooled features
+    private static final int INPUT = 3;
+    private static final int LOGITS = 4;
+    private static final int POOLED = 5;
+
     private final PackedNetwork net;
     private final int maxBatch;
     private final int inSize;
     private final List<Pointer> owned = new ArrayList<>();
-    private final FloatPointer input;
-    private final FloatPointer logitsBuf;
-    private final FloatPointer headWs;
-    private final StemOp stem;
-    private final List<Op> ops = new ArrayList<>();
-    private final HeadOp head;
-    private Pointer ws;
-    private long wsBytes;
-    private int wsThreads;
-    private boolean closed;
-
-    /** A unit or pooling step between the stem and the head. */
-    private interface Op {
-        void run(int n, Pointer ws, long wsBytes);
-
-        long workspace(int threads);
-
-        /** Index into {@link #KINDS}. */
-        int kind();
-    }
-
-    /** The kinds of step, as {@link #profile()} reports them. */
-    public static final List<String> KINDS = List.of("stem", "pointwise", "depthwise", "conv3x3", "maxpool", "head");
+    private final FloatPointer[] bufs = new FloatPointer[6];
+    private final List<Step> steps = new ArrayList<>();
+    private final Lane whole = new Lane(0);
+    private Lane[] lanes = new Lane[0];
+    private Thread[] workers = new Thread[0];
+    private final Object lock = new Object();
+    private int generation;
+    private int pending;
+    private int active;
+    private int batchN;
+    private Throwable failure;
+    private volatile boolean closed;
 
     private final long[] profileNanos = new long[KINDS.size()];
     private final long[] profileCalls = new long[KINDS.size()];
     private boolean profiling;
+
+    /** A kernel call on n images: x, res (or null) and y point at the lane's first image. */
+    private interface Kernel {
+        int call(int n, FloatPointer x, FloatPointer res, FloatPointer y, Pointer ws, long wsBytes);
+    }
+
+    /**
+     * One kernel call of the network: the buffers it reads (x, res: -1 for none) and writes (y),
+     * and its workspace for a number of threads.
+     */
+    private record Step(int kind, String name, int x, int res, int y, Kernel kernel, IntToLongFunction workspace) {
+    }
+
+    /**
+     * Floats per image of each buffer's layout for lanes: a lane's images start at its first
+     * image times this, whichever tensor the buffer holds at a step (an activation buffer holds
+     * tensors of different sizes in turn, and lanes run their steps at their own pace).
+     */
+    private final long[] laneStride = new long[6];
 
     // ------------------------------------------------------------------ compiling
 
@@ -93,57 +121,51 @@ public final class InferenceEngine implements AutoCloseable {
         this.inSize = net.resolution();
         try {
             PackedNetwork.Stem s = net.stem();
-            input = floats((long) maxBatch * net.inChannels() * inSize * inSize);
             int h = (inSize + 2 * s.pad() - s.kernel()) / s.stride() + 1;
             if (h < 1) {
                 throw new IllegalArgumentException("input size " + inSize + " too small for the stem");
             }
             long largest = (long) h * h * s.cout();
-            int size = h;
-            if (s.maxPool()) {
-                size = (size + 2 - 3) / 2 + 1;
+            int size = s.maxPool() ? (h + 2 - 3) / 2 + 1 : h;
+            for (PackedNetwork.Unit u : net.units()) {
+                size = (size - 1) / u.stride() + 1;
+                largest = Math.max(largest, (long) size * size * u.cout());
             }
-            for (PackedNetwork.Block b : net.blocks()) {
-                for (PackedNetwork.Unit u : b.units()) {
-                    size = (size - 1) / u.stride() + 1;
-                    largest = Math.max(largest, (long) size * size * u.cout());
-                }
+            for (int i = 0; i < 3; i++) {
+                bufs[i] = floats(largest * maxBatch);
+                laneStride[i] = largest;
             }
-            long bufFloats = largest * maxBatch;
-            FloatPointer[] act = {floats(bufFloats), floats(bufFloats), floats(bufFloats)};
+            bufs[INPUT] = floats((long) maxBatch * imageFloats());
+            bufs[LOGITS] = floats((long) maxBatch * net.classes());
+            bufs[POOLED] = floats((long) maxBatch * net.head().channels());
+            laneStride[INPUT] = imageFloats();
+            laneStride[LOGITS] = net.classes();
+            laneStride[POOLED] = net.head().channels();
             int cur = 0; // buffer holding the current activation
-            stem = new StemOp(s, h, act[cur]);
+            addStem(s, h, cur);
             size = h;
             if (s.maxPool()) {
-                int next = 1;
                 int hp = size;
-                FloatPointer px = act[cur];
-                FloatPointer py = act[next];
-                ops.add(new Step(4, "basq_infer_maxpool", (n, w, wb) -> CpuKernels.basq_infer_maxpool(px, n, hp, hp,
-                        s.cout(), 3, 2, 1, py), t -> 0));
-                cur = next;
                 size = (size + 2 - 3) / 2 + 1;
+                steps.add(new Step(4, "basq_infer_maxpool", cur, -1, 1,
+                        (n, x, r, y, w, wb) -> CpuKernels.basq_infer_maxpool(x, n, hp, hp, s.cout(), 3, 2, 1, y),
+                        t -> 0));
+                cur = 1;
             }
             int qa = QuantBits.activationQp(net.bits());
             for (PackedNetwork.Block b : net.blocks()) {
                 int blockIn = cur;
-                int x = cur;
                 List<PackedNetwork.Unit> units = b.units();
                 for (int i = 0; i < units.size(); i++) {
-                    PackedNetwork.Unit u = units.get(i);
                     boolean last = i == units.size() - 1;
-                    FloatPointer res = last && b.residual() ? act[blockIn] : null;
-                    int y = free(x, blockIn);
-                    ops.add(unitOp(u, size, qa, act[x], res, act[y]));
-                    size = (size - 1) / u.stride() + 1;
-                    x = y;
+                    int y = free(cur, blockIn);
+                    addUnit(units.get(i), size, qa, cur, last && b.residual() ? blockIn : -1, y);
+                    size = (size - 1) / units.get(i).stride() + 1;
+                    cur = y;
                 }
-                cur = x;
             }
-            head = new HeadOp(net.head(), size * size, act[cur]);
-            logitsBuf = floats((long) maxBatch * net.classes());
-            headWs = floats((long) maxBatch * net.head().channels());
-            ensureWorkspace();
+            addHead(net.head(), size * size, cur);
+            whole.ensureWorkspace(Math.max(1, CpuKernels.basq_num_threads()));
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -178,7 +200,21 @@ public final class InferenceEngine implements AutoCloseable {
         return p;
     }
 
-    private Op unitOp(PackedNetwork.Unit u, int h, int qa, FloatPointer x, FloatPointer res, FloatPointer y) {
+    private void addStem(PackedNetwork.Stem s, int out, int y) {
+        BytePointer packed = bytes(CpuKernels.basq_infer_packed_bytes_stem(s.cin(), s.cout(), s.kernel()));
+        try (FloatPointer w = new FloatPointer(s.weight())) {
+            Kernels.check(CpuKernels.basq_infer_pack_stem(w, s.cin(), s.cout(), s.kernel(), packed),
+                    "basq_infer_pack_stem");
+        }
+        FloatPointer bn = floats(s.bn());
+        steps.add(new Step(0, "basq_infer_stem", INPUT, -1, y,
+                (n, x, r, o, w, wb) -> CpuKernels.basq_infer_stem(x, n, s.cin(), inSize, inSize, packed, s.cout(),
+                        s.kernel(), s.stride(), s.pad(), bn, o, w, wb),
+                t -> CpuKernels.basq_infer_stem_workspace(maxBatch, s.cin(), inSize, inSize, s.cout(), s.kernel(),
+                        s.stride(), s.pad(), t)));
+    }
+
+    private void addUnit(PackedNetwork.Unit u, int h, int qa, int x, int res, int y) {
         FloatPointer pro = floats(u.pro());
         FloatPointer epi = floats(u.epi());
         BytePointer codes = bytes(u.codes().length);
@@ -188,133 +224,102 @@ public final class InferenceEngine implements AutoCloseable {
         int stride = u.stride();
         int bits = net.bits();
         float top = u.top();
-        return switch (u.kind()) {
+        switch (u.kind()) {
             case POINTWISE -> {
                 BytePointer packed = bytes(CpuKernels.basq_infer_packed_bytes_pw(cin, cout));
                 Kernels.check(CpuKernels.basq_infer_pack_pw(codes, cin, cout, packed), "basq_infer_pack_pw");
-                yield new Step(1, "basq_infer_pw_unit", (n, w, wb) -> CpuKernels.basq_infer_pw_unit(x, n * h * h, cin,
-                        cout, pro, qa, packed, epi, res, y, w, wb),
-                        t -> CpuKernels.basq_infer_pw_workspace(maxBatch * h * h, cin, cout, t));
+                steps.add(new Step(1, "basq_infer_pw_unit", x, res, y,
+                        (n, xp, rp, yp, w, wb) -> CpuKernels.basq_infer_pw_unit(xp, n * h * h, cin, cout, pro, qa,
+                                packed, epi, rp, yp, w, wb),
+                        t -> CpuKernels.basq_infer_pw_workspace(maxBatch * h * h, cin, cout, t)));
             }
             case DEPTHWISE -> {
                 BytePointer packed = bytes(CpuKernels.basq_infer_packed_bytes_dw(cin));
                 Kernels.check(CpuKernels.basq_infer_pack_dw(codes, cin, packed), "basq_infer_pack_dw");
-                yield new Step(2, "basq_infer_dw_unit", (n, w, wb) -> CpuKernels.basq_infer_dw_unit(x, n, h, h, cin,
-                        stride, pro, top, bits, packed, epi, res, y, w, wb),
-                        t -> CpuKernels.basq_infer_dw_workspace(maxBatch, h, h, cin, stride, t));
+                steps.add(new Step(2, "basq_infer_dw_unit", x, res, y,
+                        (n, xp, rp, yp, w, wb) -> CpuKernels.basq_infer_dw_unit(xp, n, h, h, cin, stride, pro, top,
+                                bits, packed, epi, rp, yp, w, wb),
+                        t -> CpuKernels.basq_infer_dw_workspace(maxBatch, h, h, cin, stride, t)));
             }
             case CONV3X3 -> {
                 BytePointer packed = bytes(CpuKernels.basq_infer_packed_bytes_conv(cin, cout));
                 Kernels.check(CpuKernels.basq_infer_pack_conv(codes, cin, cout, packed), "basq_infer_pack_conv");
-                yield new Step(3, "basq_infer_conv_unit", (n, w, wb) -> CpuKernels.basq_infer_conv_unit(x, n, h, h,
-                        cin, cout, stride, pro, top, packed, epi, res, y, w, wb),
-                        t -> CpuKernels.basq_infer_conv_workspace(maxBatch, h, h, cin, cout, stride, t));
+                steps.add(new Step(3, "basq_infer_conv_unit", x, res, y,
+                        (n, xp, rp, yp, w, wb) -> CpuKernels.basq_infer_conv_unit(xp, n, h, h, cin, cout, stride, pro,
+                                top, packed, epi, rp, yp, w, wb),
+                        t -> CpuKernels.basq_infer_conv_workspace(maxBatch, h, h, cin, cout, stride, t)));
             }
-        };
-    }
-
-    /** One kernel call: its kind, its name (for errors), the call for n images, its workspace per thread count. */
-    private static final class Step implements Op {
-        interface Call {
-            int run(int n, Pointer ws, long wsBytes);
-        }
-
-        private final int kind;
-        private final String name;
-        private final Call call;
-        private final java.util.function.IntToLongFunction workspace;
-
-        Step(int kind, String name, Call call, java.util.function.IntToLongFunction workspace) {
-            this.kind = kind;
-            this.name = name;
-            this.call = call;
-            this.workspace = workspace;
-        }
-
-        @Override
-        public void run(int n, Pointer ws, long wsBytes) {
-            Kernels.check(call.run(n, ws, wsBytes), name);
-        }
-
-        @Override
-        public long workspace(int threads) {
-            return workspace.applyAsLong(threads);
-        }
-
-        @Override
-        public int kind() {
-            return kind;
+            default -> throw new IllegalStateException();
         }
     }
 
-    private final class StemOp {
-        final PackedNetwork.Stem s;
-        final int out;
-        final BytePointer packed;
-        final FloatPointer bn;
-        final FloatPointer y;
+    private void addHead(PackedNetwork.Head h, int hw, int x) {
+        FloatPointer w = floats(h.weight());
+        FloatPointer b = floats(h.bias());
+        int c = h.channels();
+        // the pooled features are the head's scratch (the "res" slot)
+        steps.add(new Step(5, "basq_infer_head", x, POOLED, LOGITS,
+                (n, xp, pooled, out, ws, wb) -> CpuKernels.basq_infer_head(xp, n, hw, c, w, b, h.classes(), out,
+                        pooled),
+                t -> 0));
+    }
 
-        StemOp(PackedNetwork.Stem s, int out, FloatPointer y) {
-            this.s = s;
-            this.out = out;
-            this.y = y;
-            try (FloatPointer w = new FloatPointer(s.weight())) {
-                packed = bytes(CpuKernels.basq_infer_packed_bytes_stem(s.cin(), s.cout(), s.kernel()));
-                Kernels.check(CpuKernels.basq_infer_pack_stem(w, s.cin(), s.cout(), s.kernel(), packed),
-                        "basq_infer_pack_stem");
+    /**
+     * Runs every step on images [i0, i0 + n) of the buffers, with its own views of them (so that
+     * lanes run concurrently without sharing a pointer's position) and its own workspace.
+     */
+    private final class Lane {
+        final int index;
+        final FloatPointer[] views = new FloatPointer[bufs.length];
+        Pointer ws;
+        long wsBytes;
+        int wsThreads;
+
+        Lane(int index) {
+            this.index = index;
+        }
+
+        /** Workspace for {@code threads} threads (grown when they rise, never per call). */
+        void ensureWorkspace(int threads) {
+            if (ws != null && threads <= wsThreads) {
+                return;
             }
-            bn = floats(s.bn());
+            long need = 1;
+            for (Step s : steps) {
+                need = Math.max(need, s.workspace().applyAsLong(threads));
+            }
+            if (ws != null) {
+                owned.remove(ws);
+                ws.deallocate();
+            }
+            ws = bytes(need);
+            wsBytes = need;
+            wsThreads = threads;
         }
 
-        void run(FloatPointer x, int n, Pointer w, long wb) {
-            Kernels.check(CpuKernels.basq_infer_stem(x, n, s.cin(), inSize, inSize, packed, s.cout(), s.kernel(),
-                    s.stride(), s.pad(), bn, y, w, wb), "basq_infer_stem");
+        /** Buffer b from image i0 of this lane's layout. */
+        private FloatPointer view(int b, int i0) {
+            if (b < 0) {
+                return null;
+            }
+            if (views[b] == null) {
+                views[b] = new FloatPointer(bufs[b]);
+            }
+            views[b].position(i0 * laneStride[b]);
+            return views[b];
         }
 
-        long workspace(int threads) {
-            return CpuKernels.basq_infer_stem_workspace(maxBatch, s.cin(), inSize, inSize, s.cout(), s.kernel(),
-                    s.stride(), s.pad(), threads);
+        void run(int i0, int n, boolean account) {
+            for (Step s : steps) {
+                long t0 = account ? System.nanoTime() : 0;
+                Kernels.check(s.kernel().call(n, view(s.x(), i0), view(s.res(), i0), view(s.y(), i0), ws, wsBytes),
+                        s.name());
+                if (account) {
+                    profileNanos[s.kind()] += System.nanoTime() - t0;
+                    profileCalls[s.kind()]++;
+                }
+            }
         }
-    }
-
-    private final class HeadOp {
-        final PackedNetwork.Head h;
-        final int hw;
-        final FloatPointer x;
-        final FloatPointer w;
-        final FloatPointer b;
-
-        HeadOp(PackedNetwork.Head h, int hw, FloatPointer x) {
-            this.h = h;
-            this.hw = hw;
-            this.x = x;
-            w = floats(h.weight());
-            b = floats(h.bias());
-        }
-
-        void run(int n, FloatPointer out) {
-            Kernels.check(CpuKernels.basq_infer_head(x, n, hw, h.channels(), w, b, h.classes(), out, headWs),
-                    "basq_infer_head");
-        }
-    }
-
-    /** Workspace for the current thread count (grown, never per call, when it rises). */
-    private void ensureWorkspace() {
-        int threads = Math.max(1, CpuKernels.basq_num_threads());
-        if (ws != null && threads <= wsThreads) {
-            return;
-        }
-        long need = stem.workspace(threads);
-        for (Op o : ops) {
-            need = Math.max(need, o.workspace(threads));
-        }
-        if (ws != null) {
-            owned.remove(ws);
-            ws.deallocate();
-        }
-        ws = bytes(need);
-        wsBytes = Math.max(1, need);
-        wsThreads = threads;
     }
 
     // ------------------------------------------------------------------ running
@@ -359,9 +364,9 @@ public final class InferenceEngine implements AutoCloseable {
         }
         for (int i = 0; i < n; i += maxBatch) {
             int b = Math.min(maxBatch, n - i);
-            input.position(0).put(images, i * per, b * per);
-            run(input, b, logitsBuf);
-            logitsBuf.position(0).get(out, i * k, b * k);
+            bufs[INPUT].position(0).put(images, i * per, b * per);
+            run(b);
+            bufs[LOGITS].position(0).get(out, i * k, b * k);
         }
     }
 
@@ -381,57 +386,146 @@ public final class InferenceEngine implements AutoCloseable {
         FloatPointer op = out.ptr();
         for (int i = 0; i < n; i += maxBatch) {
             int b = Math.min(maxBatch, n - i);
-            Pointer.memcpy(input, xp.getPointer((long) i * per), (long) b * per * Float.BYTES);
-            run(input, b, logitsBuf);
-            Pointer.memcpy(op.getPointer((long) i * k), logitsBuf, (long) b * k * Float.BYTES);
+            Pointer.memcpy(bufs[INPUT].position(0), xp.getPointer((long) i * per), (long) b * per * Float.BYTES);
+            run(b);
+            Pointer.memcpy(op.getPointer((long) i * k), bufs[LOGITS].position(0), (long) b * k * Float.BYTES);
         }
         return out;
     }
 
-    private void run(FloatPointer x, int n, FloatPointer out) {
-        ensureWorkspace();
-        x.position(0);
-        out.position(0);
-        if (profiling) {
-            runProfiled(x, n, out);
+    /** One batch of n <= maxBatch images from the input buffer to the logits buffer. */
+    private void run(int n) {
+        int threads = Math.max(1, CpuKernels.basq_num_threads());
+        int split = Math.min(threads, n / IMAGES_PER_LANE);
+        if (split <= 1) {
+            whole.ensureWorkspace(threads);
+            whole.run(0, n, profiling);
             return;
         }
-        stem.run(x, n, ws, wsBytes);
-        for (Op o : ops) {
-            o.run(n, ws, wsBytes);
+        ensureLanes(split);
+        synchronized (lock) {
+            active = split;
+            batchN = n;
+            failure = null;
+            pending = workers.length;
+            generation++;
+            lock.notifyAll();
         }
-        head.run(n, out);
+        Throwable mine = null;
+        try {
+            runLane(0);
+        } catch (RuntimeException | Error e) {
+            mine = e;
+        }
+        synchronized (lock) {
+            while (pending > 0) {
+                try {
+                    lock.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while the engine's threads run", e);
+                }
+            }
+        }
+        Throwable f = mine != null ? mine : failure;
+        if (f instanceof RuntimeException re) {
+            throw re;
+        }
+        if (f instanceof Error er) {
+            throw er;
+        }
     }
 
-    private void runProfiled(FloatPointer x, int n, FloatPointer out) {
-        long t = System.nanoTime();
-        stem.run(x, n, ws, wsBytes);
-        t = account(0, t);
-        for (Op o : ops) {
-            o.run(n, ws, wsBytes);
-            t = account(o.kind(), t);
-        }
-        head.run(n, out);
-        account(5, t);
+    /** Lane k's images of the current batch: an even split, the first lanes one more. */
+    private void runLane(int k) {
+        int n = batchN;
+        int base = n / active;
+        int extra = n % active;
+        int i0 = k * base + Math.min(k, extra);
+        int count = base + (k < extra ? 1 : 0);
+        lanes[k].run(i0, count, profiling && k == 0);
     }
 
-    private long account(int kind, long since) {
-        long now = System.nanoTime();
-        profileNanos[kind] += now - since;
-        profileCalls[kind]++;
-        return now;
+    /** At least {@code count} lanes with one-thread workspaces, and count - 1 worker threads. */
+    private void ensureLanes(int count) {
+        if (lanes.length < count) {
+            Lane[] more = Arrays.copyOf(lanes, count);
+            for (int k = lanes.length; k < count; k++) {
+                more[k] = new Lane(k);
+                more[k].ensureWorkspace(1);
+            }
+            lanes = more;
+        }
+        if (workers.length < count - 1) {
+            Thread[] more = Arrays.copyOf(workers, count - 1);
+            int now;
+            synchronized (lock) {
+                now = generation; // a new worker waits for the next batch, whenever it starts running
+            }
+            for (int k = workers.length; k < count - 1; k++) {
+                int lane = k + 1;
+                more[k] = new Thread(() -> work(lane, now), "basq4j-infer-" + lane);
+                more[k].setDaemon(true);
+                more[k].start();
+            }
+            synchronized (lock) {
+                workers = more;
+            }
+        }
     }
+
+    /** A worker thread: runs its lane whenever a new batch is posted, until the engine closes. */
+    private void work(int lane, int seenGeneration) {
+        int seen = seenGeneration;
+        while (true) {
+            synchronized (lock) {
+                while (generation == seen && !closed) {
+                    try {
+                        lock.wait();
+                    } catch (InterruptedException e) {
+                        if (closed) {
+                            return;
+                        }
+                    }
+                }
+                if (closed) {
+                    return;
+                }
+                seen = generation;
+            }
+            try {
+                if (lane < active) {
+                    runLane(lane);
+                }
+            } catch (RuntimeException | Error e) {
+                synchronized (lock) {
+                    failure = e;
+                }
+            } finally {
+                synchronized (lock) {
+                    if (--pending == 0) {
+                        lock.notifyAll();
+                    }
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ profiling, closing
 
     /** Starts (and clears) or stops timing each step; off by default. */
     public synchronized void setProfiling(boolean on) {
         profiling = on;
-        java.util.Arrays.fill(profileNanos, 0);
-        java.util.Arrays.fill(profileCalls, 0);
+        Arrays.fill(profileNanos, 0);
+        Arrays.fill(profileCalls, 0);
     }
 
-    /** Per kind of step ({@link #KINDS}): calls and seconds since profiling was switched on. */
+    /**
+     * Per kind of step ({@link #KINDS}): calls and seconds since profiling was switched on (of the
+     * first thread's share when a batch is split across threads).
+     */
     public synchronized Map<String, double[]> profile() {
-        Map<String, double[]> m = new java.util.LinkedHashMap<>();
+        Map<String, double[]> m = new LinkedHashMap<>();
         for (int k = 0; k < KINDS.size(); k++) {
             if (profileCalls[k] > 0) {
                 m.put(KINDS.get(k), new double[] {profileCalls[k], profileNanos[k] / 1e9});
@@ -451,7 +545,17 @@ public final class InferenceEngine implements AutoCloseable {
         if (closed) {
             return;
         }
-        closed = true;
+        synchronized (lock) {
+            closed = true;
+            lock.notifyAll();
+        }
+        for (Thread t : workers) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         for (Pointer p : owned) {
             p.deallocate();
         }

@@ -147,6 +147,29 @@ class InferenceEngineTest {
         }
     }
 
+    /** A batch split across threads (lanes) gives bit for bit what one thread gives. */
+    @Test
+    void splitBatchesGiveTheSameLogitsAsOneThread() {
+        ModelConfig cfg = ModelConfig.defaults().withWidth(0.25).withResolution(32).withInChannels(3).withClasses(10)
+                .withBits(3);
+        int n = 13;
+        int threads = CpuKernels.basq_num_threads();
+        try (InferTestNets.Net t = InferTestNets.realistic("mobilenetv2", cfg, 23);
+                InferenceEngine e = InferenceEngine.compile(t.net(), t.selection(), n)) {
+            float[] x = InferTestNets.images(new Random(6), n, cfg);
+            float[] one = new float[n * 10];
+            float[] split = new float[n * 10];
+            CpuKernels.basq_set_num_threads(1);
+            e.logits(x, n, one);
+            CpuKernels.basq_set_num_threads(3); // lanes of 5, 4 and 4 images
+            e.logits(x, n, split);
+            assertArrayEquals(one, split);
+            assertAgree("split batch", InferTestNets.evalLogits(t.net(), x, n, t.selection()), split, 10);
+        } finally {
+            CpuKernels.basq_set_num_threads(threads);
+        }
+    }
+
     @Test
     void closedEnginesAndWrongInputsAreRefused() {
         ModelConfig cfg = ModelConfig.defaults().withWidth(0.25).withResolution(16).withInChannels(3).withClasses(10)
