@@ -147,6 +147,25 @@ class InferenceEngineTest {
         }
     }
 
+    /**
+     * Resolution 48: feature 14's input is 3x3, where SPEC 2's skip broadcasts the mean of the
+     * top-left 2x2 window (the engine's rule). Runs once the models compute that rule too.
+     */
+    @Test
+    void threeByThreeSkipFollowsSpecTwo() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.basq4j.models.SkipPoolProbe.broadcastsOnThreeByThree(),
+                "the models' skip does not yet compute SPEC 2's broadcast on a 3x3 input");
+        ModelConfig cfg = ModelConfig.defaults().withWidth(0.25).withResolution(48).withInChannels(1).withClasses(10)
+                .withBits(2);
+        try (InferTestNets.Net t = InferTestNets.realistic("mobilenetv2", cfg, 29);
+                InferenceEngine e = InferenceEngine.compile(t.net(), t.selection(), MAX_BATCH)) {
+            float[] x = InferTestNets.images(new Random(8), IMAGES, cfg);
+            float[] got = new float[IMAGES * 10];
+            e.logits(x, IMAGES, got);
+            assertAgree("48px", InferTestNets.evalLogits(t.net(), x, IMAGES, t.selection()), got, 10);
+        }
+    }
+
     /** A batch split across threads (lanes) gives bit for bit what one thread gives. */
     @Test
     void splitBatchesGiveTheSameLogitsAsOneThread() {
