@@ -29,7 +29,7 @@ public final class ExportCommand implements Callable<Integer> {
 
     @Option(names = "--float32-params",
             description = "keep the per-channel parameters and the classifier in float32 (exact folds, about 1.4x "
-                    + "the size of the default float16)")
+                    + "the size of the default 16 bits)")
     boolean float32;
 
     @Override

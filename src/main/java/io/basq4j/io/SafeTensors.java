@@ -26,7 +26,7 @@ import java.util.concurrent.ThreadLocalRandom;
  * Reads and writes the safetensors format: an 8-byte little-endian header length {@code N},
  * {@code N} bytes of UTF-8 JSON {@code {name: {"dtype", "shape", "data_offsets": [begin, end]},
  * "__metadata__": {string: string}}}, then the raw little-endian data; offsets are relative to
- * the start of the data section. Supported dtypes: {@code F32}, {@code I64}, {@code U8}, {@code F16}.
+ * the start of the data section. Supported dtypes: {@code F32}, {@code I64}, {@code U8}, {@code I16}.
  */
 public final class SafeTensors {
 
@@ -186,12 +186,12 @@ public final class SafeTensors {
             case "U8":
                 dtype = TensorData.DType.U8;
                 break;
-            case "F16":
-                dtype = TensorData.DType.F16;
+            case "I16":
+                dtype = TensorData.DType.I16;
                 break;
             default:
                 throw new CheckpointFormatException(path, where + "unsupported dtype '" + dt.textValue()
-                        + "' (supported: F32, I64, U8, F16)");
+                        + "' (supported: F32, I64, U8, I16)");
         }
         JsonNode sh = node.get("shape");
         if (sh == null || !sh.isArray()) {
@@ -233,10 +233,10 @@ public final class SafeTensors {
             byte[] a = new byte[(int) numel];
             slice.slice().get(a);
             return TensorData.ofBytes(shape, a);
-        } else if (dtype == TensorData.DType.F16) {
+        } else if (dtype == TensorData.DType.I16) {
             short[] a = new short[(int) numel];
             slice.slice().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer().get(a);
-            return TensorData.ofHalf(shape, a);
+            return TensorData.ofShorts(shape, a);
         } else {
             long[] a = new long[(int) numel];
             slice.slice().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(a);
@@ -355,8 +355,8 @@ public final class SafeTensors {
                 } else if (t.dtype() == TensorData.DType.U8) {
                     buf.put(t.u8(), start, len);
                     buf.flip();
-                } else if (t.dtype() == TensorData.DType.F16) {
-                    buf.asShortBuffer().put(t.f16(), start, len);
+                } else if (t.dtype() == TensorData.DType.I16) {
+                    buf.asShortBuffer().put(t.i16(), start, len);
                     buf.limit(len * 2);
                 } else {
                     buf.asLongBuffer().put(t.i64(), start, len);

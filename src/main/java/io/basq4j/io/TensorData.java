@@ -20,8 +20,8 @@ public final class TensorData {
         I64(8),
         /** 8-bit unsigned integer (raw bytes, e.g. bit-packed codes). */
         U8(1),
-        /** 16-bit IEEE float, held as its bit patterns ({@link TensorData#f16()}). */
-        F16(2);
+        /** 16-bit signed integer. */
+        I16(2);
 
         private final int byteSize;
 
@@ -40,19 +40,19 @@ public final class TensorData {
     private final float[] f32;
     private final long[] i64;
     private final byte[] u8;
-    private final short[] f16;
+    private final short[] i16;
 
     private TensorData(DType dtype, int[] shape, float[] f32, long[] i64) {
         this(dtype, shape, f32, i64, null, null);
     }
 
-    private TensorData(DType dtype, int[] shape, float[] f32, long[] i64, byte[] u8, short[] f16) {
+    private TensorData(DType dtype, int[] shape, float[] f32, long[] i64, byte[] u8, short[] i16) {
         this.dtype = dtype;
         this.shape = shape;
         this.f32 = f32;
         this.i64 = i64;
         this.u8 = u8;
-        this.f16 = f16;
+        this.i16 = i16;
     }
 
     /** A float32 tensor; {@code data.length} must equal the product of {@code shape}. */
@@ -82,13 +82,13 @@ public final class TensorData {
         return new TensorData(DType.U8, s, null, null, data, null);
     }
 
-    /** A float16 tensor from the bit patterns of its elements. */
-    public static TensorData ofHalf(int[] shape, short[] bits) {
-        if (bits == null) {
+    /** An int16 tensor. */
+    public static TensorData ofShorts(int[] shape, short[] data) {
+        if (data == null) {
             throw new IllegalArgumentException("data is null");
         }
-        int[] s = checkedShape(shape, bits.length);
-        return new TensorData(DType.F16, s, null, null, null, bits);
+        int[] s = checkedShape(shape, data.length);
+        return new TensorData(DType.I16, s, null, null, null, data);
     }
 
     /** Number of elements implied by {@code shape} (1 for {@code []}); throws if a dim is negative. */
@@ -145,7 +145,7 @@ public final class TensorData {
             case F32 -> f32.length;
             case I64 -> i64.length;
             case U8 -> u8.length;
-            case F16 -> f16.length;
+            case I16 -> i16.length;
         };
     }
 
@@ -173,12 +173,12 @@ public final class TensorData {
         return u8;
     }
 
-    /** The bit patterns of a float16 tensor (not a copy); throws if the dtype is not F16. */
-    public short[] f16() {
-        if (dtype != DType.F16) {
-            throw new IllegalStateException("tensor is " + dtype + " " + shapeString() + ", not F16");
+    /** The backing short array (not a copy); throws if the dtype is not I16. */
+    public short[] i16() {
+        if (dtype != DType.I16) {
+            throw new IllegalStateException("tensor is " + dtype + " " + shapeString() + ", not I16");
         }
-        return f16;
+        return i16;
     }
 
     /** The same data viewed with another shape of equal element count (e.g. {@code []} to {@code [1]}). */
@@ -187,7 +187,7 @@ public final class TensorData {
             case F32 -> ofFloat(newShape, f32);
             case I64 -> ofLong(newShape, i64);
             case U8 -> ofBytes(newShape, u8);
-            case F16 -> ofHalf(newShape, f16);
+            case I16 -> ofShorts(newShape, i16);
         };
     }
 
@@ -208,13 +208,13 @@ public final class TensorData {
         TensorData t = (TensorData) o;
         return dtype == t.dtype && Arrays.equals(shape, t.shape)
                 && Arrays.equals(f32, t.f32) && Arrays.equals(i64, t.i64) && Arrays.equals(u8, t.u8)
-                && Arrays.equals(f16, t.f16);
+                && Arrays.equals(i16, t.i16);
     }
 
     @Override
     public int hashCode() {
         int h = dtype.hashCode() * 31 + Arrays.hashCode(shape);
-        return h * 31 + Arrays.hashCode(f32) + Arrays.hashCode(i64) + Arrays.hashCode(u8) + Arrays.hashCode(f16);
+        return h * 31 + Arrays.hashCode(f32) + Arrays.hashCode(i64) + Arrays.hashCode(u8) + Arrays.hashCode(i16);
     }
 
     @Override

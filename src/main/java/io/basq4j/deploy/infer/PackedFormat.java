@@ -29,8 +29,8 @@ import java.util.Map;
  *
  * <p>Layout. {@code __metadata__}: {@code format} = {@value #FORMAT}, {@code format_version},
  * {@code basq4j_version}, {@code arch}, {@code bits}, {@code resolution}, {@code in_channels},
- * {@code classes}, {@code params} ({@code float32} or {@code float16}: the dtype of the per-channel
- * parameters and head weights, see {@link PackedNetwork.Params}), {@code layers} (a JSON array: the stem
+ * {@code classes}, {@code params} ({@code float32} or {@code int16}: how the per-channel
+ * parameters and head weights are stored, see {@link PackedNetwork.Params}), {@code layers} (a JSON array: the stem
  * {@code {"type":"stem","name","cin","cout","kernel","stride","pad","max_pool"}}, each block
  * {@code {"type":"block","name","residual","units":[{"name","kind","cin","cout","stride"}]}}
  * with kind pointwise, depthwise or conv3x3, and the head
@@ -50,7 +50,10 @@ import java.util.Map;
  * unit its highest clip level (0 for LSQ units);</li>
  * <li>{@code head.weight} [classes, channels], {@code head.bias} [classes].</li>
  * </ul>
- * {@code pro}, {@code epi} and the head's tensors are F32, or F16 when {@code params} says so.
+ * {@code pro}, {@code epi} and the head's tensors are F32, or with {@code params} = {@code int16}
+ * I16 with a tensor {@code <name>.scale} (F32, a power of two per vector: per unit the 2 or 3
+ * vectors of {@code pro}, the 4 of {@code epi}; one per row of {@code head.weight}; one for
+ * {@code head.bias}): value = integer * scale of its vector.
  */
 public final class PackedFormat {
     public static final String FORMAT = "basq4j-packed";
@@ -79,8 +82,8 @@ public final class PackedFormat {
         meta.put(SavedModel.RESOLUTION, Integer.toString(net.resolution()));
         meta.put(SavedModel.IN_CHANNELS, Integer.toString(net.inChannels()));
         meta.put(SavedModel.CLASSES, Integer.toString(net.classes()));
-        boolean half = net.params() == PackedNetwork.Params.FLOAT16;
-        meta.put(PARAMS, half ? "float16" : "float32");
+        boolean int16 = net.params() == PackedNetwork.Params.INT16;
+        meta.put(PARAMS, int16 ? "int16" : "float32");
         Map<String, TensorData> t = new LinkedHashMap<>();
         ArrayNode layers = JSON.createArrayNode();
         PackedNetwork.Stem s = net.stem();
@@ -89,8 +92,8 @@ public final class PackedFormat {
         t.put("stem.weight", TensorData.ofFloat(new int[] {s.cout(), s.cin(), s.kernel(), s.kernel()}, s.weight()));
         t.put("stem.bn", TensorData.ofFloat(new int[] {2, s.cout()}, s.bn()));
         java.io.ByteArrayOutputStream codes = new java.io.ByteArrayOutputStream();
-        List<float[]> pro = new ArrayList<>();
-        List<float[]> epi = new ArrayList<>();
+        Vectors pro = new Vectors();
+        Vectors epi = new Vectors();
         List<PackedNetwork.Unit> all = net.units();
         float[] top = new float[all.size()];
         for (PackedNetwork.Block b : net.blocks()) {
@@ -100,23 +103,25 @@ public final class PackedFormat {
                 units.addObject().put("name", u.name()).put("kind", u.kind().name().toLowerCase(java.util.Locale.ROOT))
                         .put("cin", u.cin()).put("cout", u.cout()).put("stride", u.stride());
                 codes.writeBytes(pack(u.codes(), net.bits()));
-                pro.add(u.pro());
-                epi.add(u.epi());
-                top[pro.size() - 1] = u.top();
+                top[pro.parts.size()] = u.top();
+                pro.add(u.pro(), u.cin());
+                epi.add(u.epi(), u.cout());
             }
         }
         byte[] packedCodes = codes.toByteArray();
         t.put("codes", TensorData.ofBytes(new int[] {packedCodes.length}, packedCodes));
-        float[] allPro = concat(pro);
-        float[] allEpi = concat(epi);
-        t.put("pro", params(new int[] {allPro.length}, allPro, half));
-        t.put("epi", params(new int[] {allEpi.length}, allEpi, half));
+        pro.put(t, "pro", int16);
+        epi.put(t, "epi", int16);
         t.put("top", TensorData.ofFloat(new int[] {top.length}, top));
         PackedNetwork.Head h = net.head();
         layers.addObject().put("type", "head").put("name", h.name()).put("channels", h.channels())
                 .put("classes", h.classes());
-        t.put("head.weight", params(new int[] {h.classes(), h.channels()}, h.weight(), half));
-        t.put("head.bias", params(new int[] {h.classes()}, h.bias(), half));
+        Vectors hw = new Vectors();
+        hw.add(h.weight(), h.channels());
+        hw.put(t, "head.weight", int16);
+        Vectors hb = new Vectors();
+        hb.add(h.bias(), h.classes());
+        hb.put(t, "head.bias", int16);
         try {
             meta.put(LAYERS, JSON.writeValueAsString(layers));
             Path parent = file.toAbsolutePath().getParent();
@@ -131,29 +136,107 @@ public final class PackedFormat {
         }
     }
 
-    private static float[] concat(List<float[]> parts) {
-        int n = 0;
-        for (float[] a : parts) {
-            n += a.length;
+    /** Parameters written as one tensor: parts of vectors of given lengths. */
+    private static final class Vectors {
+        final List<float[]> parts = new ArrayList<>();
+        final List<Integer> lengths = new ArrayList<>();
+
+        void add(float[] v, int vectorLength) {
+            parts.add(v);
+            lengths.add(vectorLength);
         }
-        float[] all = new float[n];
-        int o = 0;
-        for (float[] a : parts) {
-            System.arraycopy(a, 0, all, o, a.length);
-            o += a.length;
+
+        /** As F32, or as I16 with one power-of-two scale per vector in {@code name.scale}. */
+        void put(Map<String, TensorData> t, String name, boolean int16) {
+            int n = parts.stream().mapToInt(a -> a.length).sum();
+            float[] all = new float[n];
+            int o = 0;
+            for (float[] a : parts) {
+                System.arraycopy(a, 0, all, o, a.length);
+                o += a.length;
+            }
+            if (!int16) {
+                t.put(name, TensorData.ofFloat(new int[] {n}, all));
+                return;
+            }
+            short[] q = new short[n];
+            List<Float> scales = new ArrayList<>();
+            o = 0;
+            for (int p = 0; p < parts.size(); p++) {
+                int len = lengths.get(p);
+                for (int off = 0; off < parts.get(p).length; off += len, o += len) {
+                    int e = Scaled16.exponent(all, o, len);
+                    System.arraycopy(Scaled16.encode(all, o, len, e), 0, q, o, len);
+                    scales.add((float) Math.scalb(1.0, e));
+                }
+            }
+            float[] sc = new float[scales.size()];
+            for (int i = 0; i < sc.length; i++) {
+                sc[i] = scales.get(i);
+            }
+            t.put(name, TensorData.ofShorts(new int[] {n}, q));
+            t.put(name + ".scale", TensorData.ofFloat(new int[] {sc.length}, sc));
         }
-        return all;
     }
 
-    private static TensorData params(int[] shape, float[] v, boolean half) {
-        if (!half) {
-            return TensorData.ofFloat(shape, v);
+    /** Reads back what {@link Vectors#put} wrote, vector by vector. */
+    private static final class VectorReader {
+        final String name;
+        final float[] f32;
+        final short[] i16;
+        final float[] scales;
+        int at;
+        int vector;
+
+        VectorReader(SafeTensors.File f, String name, boolean int16) {
+            this.name = name;
+            if (int16) {
+                f32 = null;
+                i16 = tensor(f, name, TensorData.DType.I16, -1).i16();
+                scales = floats(f, name + ".scale", -1);
+            } else {
+                f32 = floats(f, name, -1);
+                i16 = null;
+                scales = null;
+            }
         }
-        short[] h = new short[v.length];
-        for (int i = 0; i < v.length; i++) {
-            h[i] = Half.toBits(v[i]); // exact: the values are float16 values
+
+        int size() {
+            return f32 != null ? f32.length : i16.length;
         }
-        return TensorData.ofHalf(shape, h);
+
+        /** The next {@code count} vectors of {@code len} floats. */
+        float[] next(int count, int len) {
+            int n = count * len;
+            if (at + n > size() || (scales != null && vector + count > scales.length)) {
+                throw new IllegalArgumentException("the tensor " + name + " ends before the layer table does");
+            }
+            float[] v;
+            if (f32 != null) {
+                v = java.util.Arrays.copyOfRange(f32, at, at + n);
+            } else {
+                v = new float[n];
+                for (int k = 0; k < count; k++) {
+                    float scale = scales[vector + k];
+                    int e = Math.getExponent(scale);
+                    if (scale <= 0f || Math.scalb(1f, e) != scale) {
+                        throw new IllegalArgumentException(name + ".scale holds " + scale + ", not a power of two");
+                    }
+                    for (int i = 0; i < len; i++) {
+                        v[k * len + i] = Scaled16.decode(i16[at + k * len + i], e);
+                    }
+                }
+                vector += count;
+            }
+            at += n;
+            return v;
+        }
+
+        void finish() {
+            if (at != size() || (scales != null && vector != scales.length)) {
+                throw new IllegalArgumentException("the tensor " + name + " holds more than the layer table");
+            }
+        }
     }
 
     /**
@@ -197,10 +280,10 @@ public final class PackedFormat {
         int bits = Integer.parseInt(meta.get(SavedModel.BITS));
         QuantBits.check(bits);
         String p = meta.getOrDefault(PARAMS, "float32");
-        if (!p.equals("float32") && !p.equals("float16")) {
-            throw new IllegalArgumentException("metadata " + PARAMS + " = " + p + " (float32 or float16)");
+        if (!p.equals("float32") && !p.equals("int16")) {
+            throw new IllegalArgumentException("metadata " + PARAMS + " = " + p + " (float32 or int16)");
         }
-        boolean half = p.equals("float16");
+        boolean int16 = p.equals("int16");
         JsonNode layers = JSON.readTree(meta.get(LAYERS));
         if (layers == null || !layers.isArray() || layers.size() < 2) {
             throw new IllegalArgumentException("metadata '" + LAYERS + "' is not a layer table");
@@ -208,7 +291,7 @@ public final class PackedFormat {
         PackedNetwork.Stem stem = null;
         PackedNetwork.Head head = null;
         List<PackedNetwork.Block> blocks = new ArrayList<>();
-        Cursor cur = new Cursor(f, bits, half);
+        Cursor cur = new Cursor(f, bits, int16);
         for (JsonNode l : layers) {
             String type = text(l, "type");
             String name = text(l, "name");
@@ -231,8 +314,11 @@ public final class PackedFormat {
                 case "head" -> {
                     int c = num(l, "channels");
                     int k = num(l, "classes");
-                    head = new PackedNetwork.Head(name, c, k, params(f, "head.weight", (long) c * k, half),
-                            params(f, "head.bias", k, half));
+                    VectorReader w = new VectorReader(f, "head.weight", int16);
+                    VectorReader b = new VectorReader(f, "head.bias", int16);
+                    head = new PackedNetwork.Head(name, c, k, w.next(k, c), b.next(1, k));
+                    w.finish();
+                    b.finish();
                 }
                 default -> throw new IllegalArgumentException("unknown layer type '" + type + "'");
             }
@@ -245,26 +331,24 @@ public final class PackedFormat {
         kept.remove(LAYERS);
         return new PackedNetwork(meta.get(SavedModel.ARCH), bits, Integer.parseInt(meta.get(SavedModel.IN_CHANNELS)),
                 Integer.parseInt(meta.get(SavedModel.RESOLUTION)), stem, blocks, head,
-                half ? PackedNetwork.Params.FLOAT16 : PackedNetwork.Params.FLOAT32, kept);
+                int16 ? PackedNetwork.Params.INT16 : PackedNetwork.Params.FLOAT32, kept);
     }
 
     /** Walks the concatenated unit tensors in the order of the layer table. */
     private static final class Cursor {
         final int bits;
         final byte[] codes;
-        final float[] pro;
-        final float[] epi;
+        final VectorReader pro;
+        final VectorReader epi;
         final float[] top;
         int codeAt;
-        int proAt;
-        int epiAt;
         int unit;
 
-        Cursor(SafeTensors.File f, int bits, boolean half) {
+        Cursor(SafeTensors.File f, int bits, boolean int16) {
             this.bits = bits;
             codes = tensor(f, "codes", TensorData.DType.U8, -1).u8();
-            pro = params(f, "pro", -1, half);
-            epi = params(f, "epi", -1, half);
+            pro = new VectorReader(f, "pro", int16);
+            epi = new VectorReader(f, "epi", int16);
             top = floats(f, "top", -1);
         }
 
@@ -284,29 +368,32 @@ public final class PackedFormat {
                 case CONV3X3 -> 9L * cin * cout;
             };
             long bytes = (weights * bits + 7) / 8;
-            int proLen = (kind == PackedNetwork.Kind.POINTWISE ? 3 : 2) * cin;
-            if (codeAt + bytes > codes.length || proAt + proLen > pro.length || epiAt + 4L * cout > epi.length
-                    || unit >= top.length) {
-                throw new IllegalArgumentException("the tensors codes, pro, epi, top end before unit " + name
+            if (codeAt + bytes > codes.length || unit >= top.length) {
+                throw new IllegalArgumentException("the tensors codes, top end before unit " + name
                         + " of the layer table");
             }
             byte[] q = unpack(java.util.Arrays.copyOfRange(codes, codeAt, (int) (codeAt + bytes)), (int) weights, bits,
                     name);
-            PackedNetwork.Unit r = new PackedNetwork.Unit(name, kind, cin, cout, num(u, "stride"),
-                    java.util.Arrays.copyOfRange(pro, proAt, proAt + proLen), top[unit], q,
-                    java.util.Arrays.copyOfRange(epi, epiAt, epiAt + 4 * cout));
+            float[] p;
+            float[] e;
+            try {
+                p = pro.next(kind == PackedNetwork.Kind.POINTWISE ? 3 : 2, cin);
+                e = epi.next(4, cout);
+            } catch (IllegalArgumentException ex) {
+                throw new IllegalArgumentException(ex.getMessage() + " (at unit " + name + ")");
+            }
+            PackedNetwork.Unit r = new PackedNetwork.Unit(name, kind, cin, cout, num(u, "stride"), p, top[unit], q, e);
             codeAt += bytes;
-            proAt += proLen;
-            epiAt += 4 * cout;
             unit++;
             return r;
         }
 
         void finish() {
-            if (codeAt != codes.length || proAt != pro.length || epiAt != epi.length || unit != top.length) {
-                throw new IllegalArgumentException("the tensors codes, pro, epi, top hold more than the units of the "
-                        + "layer table");
+            if (codeAt != codes.length || unit != top.length) {
+                throw new IllegalArgumentException("the tensors codes, top hold more than the units of the layer table");
             }
+            pro.finish();
+            epi.finish();
         }
     }
 
@@ -341,18 +428,6 @@ public final class PackedFormat {
 
     private static float[] floats(SafeTensors.File f, String name, long numel) {
         return tensor(f, name, TensorData.DType.F32, numel).f32();
-    }
-
-    private static float[] params(SafeTensors.File f, String name, long numel, boolean half) {
-        if (!half) {
-            return floats(f, name, numel);
-        }
-        short[] h = tensor(f, name, TensorData.DType.F16, numel).f16();
-        float[] v = new float[h.length];
-        for (int i = 0; i < h.length; i++) {
-            v[i] = Half.toFloat(h[i]);
-        }
-        return v;
     }
 
     /** Codes in [-Qp, Qp] as q + Qp in {@code bits} bits each, least significant bit first. */

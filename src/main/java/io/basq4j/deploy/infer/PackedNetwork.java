@@ -52,11 +52,12 @@ import java.util.Map;
  * double from the float32 parameters and rounded once.
  *
  * <p>Precision of the per-channel parameters ({@link Params}): float32 (what {@link #of} gives)
- * or, {@link #compact()}, rounded to float16 (half the bytes: what makes the packed file of a
- * 2-bit network a tenth of its float32 size, since these parameters then outweigh the 2-bit
- * codes). Rounding them moves the quantizers' boundaries by up to 2^-12 of a value, so a few
- * more values than float32's ulp-level differences land on the other level; the full-precision
- * stem keeps float32 either way.
+ * or, {@link #compact()}, 16 bits: each vector (one of a unit's alpha, beta, step, scale, shift;
+ * one row of the head's weights) as 16-bit integers times a power-of-two scale of its own. Half
+ * the bytes: what makes the packed file of a 2-bit network a tenth of its float32 size, since
+ * these parameters then outweigh the 2-bit codes. Rounding moves each value by at most 2^-15 of
+ * its vector's largest magnitude (float16 would move it by up to 2^-11 of its own, and
+ * measurably more values would land on another quantizer level); the stem keeps float32.
  */
 public final class PackedNetwork {
     /** The kinds of quantized unit. */
@@ -105,7 +106,10 @@ public final class PackedNetwork {
 
     /** Precision of the per-channel parameters (pro, epi) and of the head's weights. */
     public enum Params {
-        FLOAT32, FLOAT16
+        /** float32. */
+        FLOAT32,
+        /** Each vector as 16-bit integers times a power-of-two scale ({@link #compact()}). */
+        INT16
     }
 
     private final String arch;
@@ -120,8 +124,8 @@ public final class PackedNetwork {
 
     /**
      * A network from its parts; {@code metadata} is kept for the record (for a saved model: its
-     * file's metadata, e.g. the selection and the accuracies). With {@link Params#FLOAT16} every
-     * per-channel parameter and head weight must be a float16 value.
+     * file's metadata, e.g. the selection and the accuracies). With {@link Params#INT16} every
+     * vector of per-channel parameters and every row of head weights must hold 16-bit scaled values.
      */
     public PackedNetwork(String arch, int bits, int inChannels, int resolution, Stem stem, List<Block> blocks,
             Head head, Params params, Map<String, String> metadata) {
@@ -164,8 +168,8 @@ public final class PackedNetwork {
                 if (u.kind() != Kind.POINTWISE && !(u.top() >= 0f && u.top() <= 255f)) {
                     throw new IllegalArgumentException(u.name() + ": clip levels up to " + u.top() + " (0..255)");
                 }
-                if (params == Params.FLOAT16 && !(halves(u.pro()) && halves(u.epi()))) {
-                    throw new IllegalArgumentException(u.name() + ": parameters are not float16 values");
+                if (params == Params.INT16 && !(scaled(u.pro(), u.cin()) && scaled(u.epi(), u.cout()))) {
+                    throw new IllegalArgumentException(u.name() + ": parameters are not 16-bit scaled values");
                 }
                 for (byte q : u.codes()) {
                     if (q < -qw || q > qw) {
@@ -184,52 +188,55 @@ public final class PackedNetwork {
             throw new IllegalArgumentException("head " + head.channels() + " -> " + head.classes() + " after "
                     + c + " channels");
         }
-        if (params == Params.FLOAT16 && !(halves(head.weight()) && halves(head.bias()))) {
-            throw new IllegalArgumentException("head: parameters are not float16 values");
+        if (params == Params.INT16 && !(scaled(head.weight(), head.channels()) && scaled(head.bias(), head.classes()))) {
+            throw new IllegalArgumentException("head: parameters are not 16-bit scaled values");
         }
     }
 
-    private static boolean halves(float[] v) {
-        for (float x : v) {
-            if (Float.floatToIntBits(Half.round(x)) != Float.floatToIntBits(x)) {
+    /** Whether every vector of {@code len} floats in {@code v} holds 16-bit scaled values. */
+    private static boolean scaled(float[] v, int len) {
+        for (int off = 0; off < v.length; off += len) {
+            if (!Scaled16.holds(v, off, len)) {
                 return false;
             }
         }
         return true;
     }
 
-    private static float[] toHalves(String what, float[] v) {
-        float[] r = new float[v.length];
-        for (int i = 0; i < v.length; i++) {
-            r[i] = Half.round(v[i]);
-            if (Float.isInfinite(r[i]) && !Float.isInfinite(v[i])) {
-                throw new IllegalArgumentException(what + ": parameter " + v[i] + " beyond the float16 range (+-"
-                        + Half.MAX + ")");
+    /** A copy of v with each vector of {@code len} floats rounded to 16-bit scaled values. */
+    private static float[] toScaled(String what, float[] v, int len) {
+        float[] r = v.clone();
+        try {
+            for (int off = 0; off < r.length; off += len) {
+                Scaled16.round(r, off, len);
             }
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(what + ": " + e.getMessage());
         }
         return r;
     }
 
     /**
-     * This network with its per-channel parameters and head weights rounded to float16 (codes,
-     * stem and structure unchanged); itself when already so.
+     * This network with its per-channel parameters and head weights in 16 bits (each vector as
+     * integers times a power-of-two scale; codes, stem and structure unchanged); itself when
+     * already so.
      */
     public PackedNetwork compact() {
-        if (params == Params.FLOAT16) {
+        if (params == Params.INT16) {
             return this;
         }
         List<Block> bs = new ArrayList<>();
         for (Block b : blocks) {
             List<Unit> us = new ArrayList<>();
             for (Unit u : b.units()) {
-                us.add(new Unit(u.name(), u.kind(), u.cin(), u.cout(), u.stride(), toHalves(u.name(), u.pro()),
-                        u.top(), u.codes(), toHalves(u.name(), u.epi())));
+                us.add(new Unit(u.name(), u.kind(), u.cin(), u.cout(), u.stride(), toScaled(u.name(), u.pro(), u.cin()),
+                        u.top(), u.codes(), toScaled(u.name(), u.epi(), u.cout())));
             }
             bs.add(new Block(b.name(), us, b.residual()));
         }
-        Head h = new Head(head.name(), head.channels(), head.classes(), toHalves(head.name(), head.weight()),
-                toHalves(head.name(), head.bias()));
-        return new PackedNetwork(arch, bits, inChannels, resolution, stem, bs, h, Params.FLOAT16, metadata);
+        Head h = new Head(head.name(), head.channels(), head.classes(),
+                toScaled(head.name(), head.weight(), head.channels()), toScaled(head.name(), head.bias(), head.classes()));
+        return new PackedNetwork(arch, bits, inChannels, resolution, stem, bs, h, Params.INT16, metadata);
     }
 
     /** Precision of the per-channel parameters and head weights. */

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * </pre>
  *
  * Prints the disagreements, the worst logit difference and both accuracies, for the model's
- * network and for its compact form (float16 parameters, as {@code export --format basq-packed}
+ * network and for its compact form (16-bit parameters, as {@code export --format basq-packed}
  * writes it), and holds them to the acceptance bounds: top-1 agreement of at least 99.9% and
  * accuracies within 0.05 points. {@code -Dbasq4j.infer.data=DIR} names another IDX directory.
  */

@@ -127,7 +127,7 @@ class InferenceEngineTest {
                         assertArrayEquals(fromFile, viaTensor.toFloatArray(), "tensor API = array API");
                     }
                 }
-                // the compact file (float16 parameters): the same network back, close to the float32 one
+                // the compact file (16-bit parameters): the same network back, close to the float32 one
                 PackedNetwork c = p.compact();
                 Path compact = dir.resolve("compact.basq");
                 PackedFormat.write(compact, c);

@@ -155,7 +155,7 @@ class PackedNetworkTest {
                 + "parameters %d bytes (%.4f)%n", floatBytes, packedBytes, (double) packedBytes / floatBytes, exactBytes,
                 (double) exactBytes / floatBytes);
         PackedNetwork p = PackedFormat.read(packed);
-        assertEquals(PackedNetwork.Params.FLOAT16, p.params());
+        assertEquals(PackedNetwork.Params.INT16, p.params());
         long weights = p.units().stream().mapToLong(PackedNetwork.Unit::weightCount).sum();
         long codeBytes = SafeTensors.read(packed).get("codes").numel();
         assertEquals((weights * 2 + 7) / 8, codeBytes, p.units().size(), "2 bits per weight (units start on a byte)");
@@ -185,7 +185,7 @@ class PackedNetworkTest {
         Path broken = dir.resolve("broken.basq");
         SafeTensors.write(broken, tensors, f.metadata());
         e = assertThrows(IllegalArgumentException.class, () -> PackedFormat.read(broken));
-        assertTrue(e.getMessage().contains(broken.toString()) && e.getMessage().contains("end before unit"),
+        assertTrue(e.getMessage().contains(broken.toString()) && e.getMessage().contains("ends before the layer table"),
                 e.getMessage());
     }
 }
