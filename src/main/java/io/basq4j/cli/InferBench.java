@@ -124,7 +124,10 @@ final class InferBench {
         }
         if (profile) {
             double total = prof.values().stream().mapToDouble(v -> v[1]).sum();
-            System.out.printf(Locale.ROOT, "engine profile (per batch of %d, %d batches):%n", batch, steps);
+            int lanes = Math.min(CpuKernels.basq_num_threads(), batch / InferenceEngine.IMAGES_PER_LANE);
+            System.out.printf(Locale.ROOT, "engine profile (per batch of %d, %d batches%s):%n", batch, steps,
+                    lanes > 1 ? ", the first thread's " + (batch / lanes) + " images of each (the batch is split across "
+                            + lanes + " threads)" : "");
             System.out.printf(Locale.ROOT, "  %-12s %8s %10s %6s%n", "step", "calls", "ms", "share");
             for (Map.Entry<String, double[]> en : prof.entrySet()) {
                 double[] v = en.getValue();
