@@ -151,15 +151,17 @@ class PackedNetworkTest {
         long floatBytes = Files.size(model);
         long packedBytes = Files.size(packed);
         long exactBytes = Files.size(exact);
-        System.out.printf("default 2-bit network: float32 %d bytes, packed %d bytes (%.4f), packed with float32 "
-                + "parameters %d bytes (%.4f)%n", floatBytes, packedBytes, (double) packedBytes / floatBytes, exactBytes,
-                (double) exactBytes / floatBytes);
+        System.out.printf("default 2-bit network: float32 %d bytes, packed %d bytes (%.4f), packed with int16 "
+                + "parameters %d bytes (%.4f)%n", floatBytes, exactBytes, (double) exactBytes / floatBytes, packedBytes,
+                (double) packedBytes / floatBytes);
         PackedNetwork p = PackedFormat.read(packed);
         assertEquals(PackedNetwork.Params.INT16, p.params());
         long weights = p.units().stream().mapToLong(PackedNetwork.Unit::weightCount).sum();
         long codeBytes = SafeTensors.read(packed).get("codes").numel();
         assertEquals((weights * 2 + 7) / 8, codeBytes, p.units().size(), "2 bits per weight (units start on a byte)");
         assertTrue(packedBytes <= 0.1 * floatBytes, packedBytes + " vs " + floatBytes);
+        // the float32 parameters: 57,384 of them, 4 bytes each, besides 2-bit codes and the head
+        assertTrue(exactBytes < 0.14 * floatBytes, exactBytes + " vs " + floatBytes);
     }
 
     @Test
