@@ -14,7 +14,7 @@ import java.util.stream.Stream;
  * The image files named on a command line: a file is taken as given (its decoder decides whether
  * it is an image); a directory is walked, sub-directories included, for files named
  * {@code *.png}, {@code *.jpg} or {@code *.jpeg} (any case), sorted by path; a path that does not
- * exist is an entry with an error.
+ * exist, or a directory without such files, is an entry with an error.
  */
 public final class ImageFiles {
     /** One file to classify, or a path that could not be used ({@code error} non-null). */
@@ -35,9 +35,12 @@ public final class ImageFiles {
         for (Path a : args) {
             if (Files.isDirectory(a)) {
                 try (Stream<Path> s = Files.walk(a)) {
-                    s.filter(p -> Files.isRegularFile(p) && isImageName(p))
-                            .sorted(Comparator.comparing(Path::toString))
-                            .forEach(p -> out.add(new Entry(p, null)));
+                    List<Path> found = s.filter(p -> Files.isRegularFile(p) && isImageName(p))
+                            .sorted(Comparator.comparing(Path::toString)).toList();
+                    if (found.isEmpty()) {
+                        out.add(new Entry(a, "no image files (*.png, *.jpg, *.jpeg) under " + a));
+                    }
+                    found.forEach(p -> out.add(new Entry(p, null)));
                 } catch (IOException | UncheckedIOException e) {
                     out.add(new Entry(a, "cannot list directory " + a + ": " + e.getMessage()));
                 }

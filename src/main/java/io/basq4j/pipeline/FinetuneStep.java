@@ -115,6 +115,7 @@ public final class FinetuneStep {
                 branches = probe.branches();
             }
             search = KFoldSearch.read(runDir.resolve(KFoldSearch.RESULT), units, branches);
+            checkMeasuredOn(c, runDir.resolve(KFoldSearch.RESULT));
             if (search.archs().size() != c.folds) {
                 log.info("the search result has %d folds (configuration: %d); finetuning all of them",
                         search.archs().size(), c.folds);
@@ -174,6 +175,21 @@ public final class FinetuneStep {
         Result res = new Result(out, mean, secs, testAccs, chosen, criterion, modelFile, bytes, c.protocol, data);
         print(res, log);
         return res;
+    }
+
+    /** The search result must come from the same protocol's validation data (val, or test under reference). */
+    private static void checkMeasuredOn(RunConfig c, Path searchFile) {
+        String want = c.holdout() ? "val" : "test";
+        String got;
+        try {
+            got = JsonFiles.MAPPER.readTree(searchFile.toFile()).path("measured_on").asText(null);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + searchFile + ": " + e.getMessage(), e);
+        }
+        if (got != null && !got.equals(want)) {
+            throw new IllegalArgumentException(searchFile + " holds a search on the " + got + " data, but this run's "
+                    + "protocol (" + c.protocol + ") validates on the " + want + " data: run 'search' again");
+        }
     }
 
     /** The criterion that picks models/model.safetensors among the folds. */

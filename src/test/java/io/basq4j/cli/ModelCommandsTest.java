@@ -147,6 +147,7 @@ class ModelCommandsTest {
             SavedModel.write(twoChannels, sup, new int[sup.searchedUnits()], Map.of());
         }
         String img = images.resolve("c-grey-28.png").toString();
+        Path emptyDir = Files.createDirectories(dir.resolve("empty"));
         Object[][] cases = {
             {new String[] {"predict", supernet.toString(), img}, 1, "supernet-final checkpoint, not a saved model"},
             {new String[] {"evaluate", supernet.toString()}, 1, "supernet-final checkpoint, not a saved model"},
@@ -157,6 +158,7 @@ class ModelCommandsTest {
             {new String[] {"predict", model.toString(), img, "--top", "11"}, 2, "--top 11 is outside [1, 10]"},
             {new String[] {"predict", model.toString(), img, "--top", "x"}, 2, "'x' is not an int"},
             {new String[] {"predict", model.toString()}, 2, "Missing required parameter"},
+            {new String[] {"predict", model.toString(), emptyDir.toString()}, 1, "no image files (*.png, *.jpg, *.jpeg)"},
             {new String[] {"evaluate", model.toString(), "--dataset", "mnist"}, 2,
                 "unknown dataset 'mnist' (valid: fashion, imagefolder, synthetic)"},
             {new String[] {"evaluate", model.toString(), "--batch", "0"}, 2, "--batch 0 is outside [1, 65536]"},
