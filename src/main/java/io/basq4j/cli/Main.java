@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
         subcommands = {InfoCommand.class, ModelsCommand.class, ParityCommand.class,
             PipelineCommands.Pipeline.class, PipelineCommands.TrainSupernet.class, PipelineCommands.Search.class,
             PipelineCommands.Finetune.class, PipelineCommands.TrainFp.class, PipelineCommands.RandomArchs.class,
+            ImportSupernetCommand.class,
             ModelCommands.Evaluate.class, ModelCommands.Predict.class,
             BenchCommand.class,
             CommandLine.HelpCommand.class})

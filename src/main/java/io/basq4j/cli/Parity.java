@@ -4,6 +4,7 @@ import io.basq4j.autograd.Autograd;
 import io.basq4j.autograd.F;
 import io.basq4j.io.CheckpointFormatException;
 import io.basq4j.io.SafeTensors;
+import io.basq4j.io.StateFiles;
 import io.basq4j.io.TensorData;
 import io.basq4j.io.TorchCheckpoint;
 import io.basq4j.models.ModelConfig;
@@ -353,12 +354,7 @@ public final class Parity {
             throw new UserError(path + ": cannot read (" + UserError.message(e) + ")");
         }
         // A checkpoint of a DataParallel-wrapped model prefixes every name with "module.".
-        if (!sd.isEmpty() && sd.keySet().stream().allMatch(k -> k.startsWith("module."))) {
-            Map<String, TensorData> out = new LinkedHashMap<>();
-            sd.forEach((k, v) -> out.put(k.substring("module.".length()), v));
-            return out;
-        }
-        return sd;
+        return StateFiles.stripDataParallel(sd);
     }
 
     private static TensorData require(SafeTensors.File file, String name) {

@@ -12,6 +12,7 @@ import io.basq4j.train.Finetuning;
 import io.basq4j.train.RunConfig;
 import io.basq4j.train.RunLog;
 import io.basq4j.train.SupernetTraining;
+import io.basq4j.train.Teacher;
 import io.basq4j.train.Teachers;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -61,6 +62,7 @@ public final class PipelineCommands {
         public Integer call() throws Exception {
             return guarded(() -> {
                 RunConfig c = opts.config();
+                Teachers.check(c);
                 try (RunLog log = opts.open(c)) {
                     SupernetTraining.run(c, opts.runDir(c), resume, log,
                             maxIterations == null ? Long.MAX_VALUE : maxIterations);
@@ -102,6 +104,7 @@ public final class PipelineCommands {
             return guarded(() -> {
                 RunConfig c = opts.config();
                 Path dir = opts.runDir(c);
+                Teachers.checkForFinetuning(c);
                 try (RunLog log = opts.open(c)) {
                     FinetuneStep.Result ft = FinetuneStep.run(c, dir, log);
                     try (Supernet probe = KFoldSearch.loadSupernet(c, dir)) {
@@ -131,6 +134,7 @@ public final class PipelineCommands {
             return guarded(() -> {
                 RunConfig c = opts.config();
                 Path dir = opts.runDir(c);
+                Teachers.check(c);
                 try (RunLog log = opts.open(c)) {
                     long t0 = System.nanoTime();
                     log.info("BASQ pipeline, preset %s, run directory %s", c.preset, dir);
@@ -202,6 +206,9 @@ public final class PipelineCommands {
                 if (count < 1) {
                     throw new IllegalArgumentException("--count must be at least 1, got " + count);
                 }
+                if (finetune) {
+                    Teachers.checkForFinetuning(c);
+                }
                 try (RunLog log = opts.open(c); KFoldSearch.ValidationSet val = new KFoldSearch.ValidationSet(c)) {
                     Random r = new Random(c.seed + 4242);
                     int[] all = new int[val.batches()];
@@ -227,12 +234,14 @@ public final class PipelineCommands {
                     log.plain(String.format(Locale.ROOT, "random_mean %.2f", mean(accs)));
                     if (finetune) {
                         List<Double> tuned = new ArrayList<>();
-                        try (DataLoader train = FinetuneStep.trainLoader(c)) {
+                        try (DataLoader train = FinetuneStep.trainLoader(c);
+                                Teacher teacher = FinetuneStep.openTeacher(c, dir, log)) {
                             for (int i = 0; i < count; i++) {
                                 try (Supernet model = KFoldSearch.loadSupernet(c, dir)) {
                                     Finetuning.FoldResult fr = Finetuning.run(c, i,
                                             archs.get(i), model, train,
-                                            (m, a) -> FinetuneStep.fullAccuracy(m, a, val, all), accs.get(i), log);
+                                            (m, a) -> FinetuneStep.fullAccuracy(m, a, val, all), accs.get(i),
+                                            teacher, log);
                                     tuned.add(fr.best());
                                 }
                             }

@@ -99,7 +99,9 @@ public final class RunOptions {
     Double lr;
 
     @Option(names = "--teacher", paramLabel = "WHAT",
-            description = "none (cross-entropy), train (train a full-precision teacher first) or a checkpoint file")
+            description = "none (cross-entropy), train (train a full-precision teacher first), torchvision:FILE.pth "
+                    + "(a torchvision ResNet, e.g. ~/.cache/torch/hub/checkpoints/resnet50-0676ba61.pth) or a "
+                    + "train-fp checkpoint")
     String teacher;
 
     @Option(names = "--teacher-epochs", paramLabel = "N", description = "epochs of the full-precision teacher")
@@ -140,6 +142,10 @@ public final class RunOptions {
 
     @Option(names = "--finetune-lr", paramLabel = "X", description = "finetuning learning rate")
     Double finetuneLr;
+
+    @Option(names = "--finetune-loss", paramLabel = "KIND",
+            description = "ce (cross-entropy on labels, SPEC 7 and the reference) or kd (distil from the teacher)")
+    String finetuneLoss;
 
     @Option(names = "--seed", paramLabel = "N", description = "random seed")
     Long seed;
@@ -207,6 +213,7 @@ public final class RunOptions {
         if (finetuneEpochs != null) c.finetuneEpochs = finetuneEpochs;
         if (finetuneBatches != null) c.finetuneBatches = finetuneBatches;
         if (finetuneLr != null) c.finetuneLr = finetuneLr;
+        if (finetuneLoss != null) c.finetuneLoss = finetuneLoss;
         if (seed != null) c.seed = seed;
         if (device != null) c.device = device;
         if (threads != null) c.threads = threads;

@@ -13,6 +13,8 @@ import io.basq4j.train.DataSources;
 import io.basq4j.train.Finetuning;
 import io.basq4j.train.RunConfig;
 import io.basq4j.train.RunLog;
+import io.basq4j.train.Teacher;
+import io.basq4j.train.Teachers;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -105,7 +107,8 @@ public final class FinetuneStep {
         List<String> classNames = classNames(valData, c.classes);
         Preprocessing preprocessing = valData.preprocessing();
         try (KFoldSearch.ValidationSet val = new KFoldSearch.ValidationSet(c, valData);
-                DataLoader train = trainLoader(c)) {
+                DataLoader train = trainLoader(c);
+                Teacher teacher = openTeacher(c, runDir, log)) {
             data.put("train", train.dataset().describe());
             data.put("val", val.describe());
             int units;
@@ -121,9 +124,9 @@ public final class FinetuneStep {
                         search.archs().size(), c.folds);
             }
             Folds folds = new Folds(val.batches(), search.archs().size());
-            log.info("finetuning %d architectures: %d epochs of %s batches, lr %.3g, SGD Nesterov %.2f",
+            log.info("finetuning %d architectures: %d epochs of %s batches, lr %.3g, SGD Nesterov %.2f, %s",
                     search.archs().size(), c.finetuneEpochs, c.finetuneBatches > 0 ? c.finetuneBatches : "all",
-                    c.finetuneLr, c.finetuneMomentum);
+                    c.finetuneLr, c.finetuneMomentum, teacher != null ? "distillation loss" : "cross-entropy");
             for (int f = 0; f < search.archs().size(); f++) {
                 int[] outside = folds.complement(f);
                 int[] arch = search.archs().get(f);
@@ -134,7 +137,7 @@ public final class FinetuneStep {
                     log.info("fold %d: %s  full acc before finetuning %.2f%% (%s)", f, Arrays.toString(arch), before,
                             pre + "full_acc");
                     out.add(Finetuning.run(c, f, arch, model, train, (m, a) -> fullAccuracy(m, a, val, outside),
-                            before, log, (m, epoch, acc) -> SavedModel.write(file, m, arch, classNames,
+                            before, teacher, log, (m, epoch, acc) -> SavedModel.write(file, m, arch, classNames,
                                     preprocessing, foldMetadata(c, fold, search, epoch, acc, null))));
                 }
             }
@@ -296,6 +299,11 @@ public final class FinetuneStep {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot clear " + dir + ": " + e.getMessage(), e);
         }
+    }
+
+    /** The teacher step 3 distils from (null: cross-entropy, the default; see {@link Finetuning}). */
+    public static Teacher openTeacher(RunConfig c, Path runDir, RunLog log) {
+        return Teachers.usedInFinetuning(c) ? Teachers.open(c, runDir, log) : null;
     }
 
     /** The training batches step 3 draws from (shuffled with the run's seed). */

@@ -53,7 +53,7 @@ public final class KFoldSearch {
                     + runDir + "' first)");
         }
         Checkpoint ck = Checkpoint.load(file);
-        checkHeldOut(c, file, ck.meta("config", null));
+        checkHeldOut(c, file, ck.meta("config", null), ck.meta("imported_from", null));
         Supernet model = Models.create(c.arch, c.modelConfig());
         try {
             ck.restoreModel(model);
@@ -68,11 +68,17 @@ public final class KFoldSearch {
 
     /**
      * Under the holdout protocol, the supernet must have been trained without the same validation
-     * split (the configuration its checkpoint records says how it was trained).
+     * split (the configuration its checkpoint records says how it was trained); an imported one was
+     * trained on data nothing here records.
      */
-    static void checkHeldOut(RunConfig c, Path file, String trainedConfig) {
+    static void checkHeldOut(RunConfig c, Path file, String trainedConfig, String importedFrom) {
         if (!c.holdout()) {
             return;
+        }
+        if (importedFrom != null) {
+            throw new IllegalArgumentException(file + " was imported from " + importedFrom + " and trained elsewhere, "
+                    + "so the validation split of the holdout protocol may be among its training images: pass "
+                    + "--protocol reference (the paper's way), or train the supernet here");
         }
         com.fasterxml.jackson.databind.JsonNode t = null;
         try {

@@ -18,6 +18,11 @@ import java.util.function.ToDoubleBiFunction;
  * epoch, gradient norm clipped; only biases and clip bounds learn. After each epoch the fold's
  * full accuracy is measured; the result is the best of the accuracy before finetuning and after
  * each epoch.
+ *
+ * <p>Loss: cross-entropy on labels, as SPEC 7 says and as the reference's {@code 03finetune.py}
+ * computes ({@code loss = criterion(logits_student, target)}; the script loads its
+ * {@code --teacher resnet50} and hands it to the training loop, which does not use it). Given a
+ * teacher ({@code finetuneLoss = kd}), the distillation loss of SPEC 5 against it instead.
  */
 public final class Finetuning {
     /**
@@ -34,6 +39,8 @@ public final class Finetuning {
         void improved(Supernet model, int epoch, double accuracy);
     }
 
+    private static final BestListener NO_LISTENER = (m, e, a) -> { };
+
     private Finetuning() {
     }
 
@@ -43,15 +50,32 @@ public final class Finetuning {
      */
     public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
             ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, RunLog log) {
-        return run(c, fold, arch, model, train, fullAccuracy, before, log, (m, e, a) -> { });
+        return run(c, fold, arch, model, train, fullAccuracy, before, null, log, NO_LISTENER);
     }
 
     /**
-     * As above; {@code onBest} sees the model (in evaluation mode) at each state that becomes the
-     * best so far, so that the state of the reported epoch can be kept.
+     * As {@link #run(RunConfig, int, int[], Supernet, DataLoader, ToDoubleBiFunction, double, RunLog)},
+     * distilling from {@code teacher} (SPEC 5's loss) when it is not null.
      */
     public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
+            ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, Teacher teacher, RunLog log) {
+        return run(c, fold, arch, model, train, fullAccuracy, before, teacher, log, NO_LISTENER);
+    }
+
+    /** As the first {@code run}, telling {@code onBest} of every state that becomes the best so far. */
+    public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
             ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, RunLog log, BestListener onBest) {
+        return run(c, fold, arch, model, train, fullAccuracy, before, null, log, onBest);
+    }
+
+    /**
+     * Finetunes {@code model} on {@code arch}, distilling from {@code teacher} when it is not null;
+     * {@code onBest} sees the model (in evaluation mode) at each state that becomes the best so
+     * far, so that the state of the reported epoch can be kept.
+     */
+    public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
+            ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, Teacher teacher, RunLog log,
+            BestListener onBest) {
         Device dev = c.device();
         model.checkSelection(arch);
         int perEpoch = c.finetuneBatches > 0 ? c.finetuneBatches : train.batches();
@@ -72,8 +96,10 @@ public final class Finetuning {
                     Batch b = data.next();
                     model.dropout().setOffset(((long) e * perEpoch + i) << 32);
                     try (Scope s = Scope.open()) {
-                        Tensor loss = F.crossEntropy(model.forward(Training.images(b, dev), arch),
-                                Training.labels(b, dev));
+                        Tensor x = Training.images(b, dev);
+                        Tensor logits = model.forward(x, arch);
+                        Tensor loss = teacher != null ? F.kdLoss(logits, teacher.logits(x))
+                                : F.crossEntropy(logits, Training.labels(b, dev));
                         lossSum += loss.item();
                         Autograd.backward(loss);
                     }

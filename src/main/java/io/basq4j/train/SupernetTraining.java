@@ -7,7 +7,6 @@ import io.basq4j.autograd.GradMode;
 import io.basq4j.data.Batch;
 import io.basq4j.data.DataLoader;
 import io.basq4j.data.Dataset;
-import io.basq4j.models.MobileNetV2;
 import io.basq4j.models.Models;
 import io.basq4j.models.Supernet;
 import io.basq4j.tensor.Device;
@@ -73,7 +72,7 @@ public final class SupernetTraining {
         try (DataLoader loader = DataLoader.builder(train).batchSize(c.batch).shuffle(true).dropLast(true)
                 .seed(c.seed).workers(c.workers).build();
                 Supernet model = Models.create(c.arch, c.modelConfig());
-                MobileNetV2 teacher = Teachers.open(c, runDir, log)) {
+                Teacher teacher = Teachers.open(c, runDir, log)) {
             int phase = 0;
             long it = 0;
             Checkpoint ck = null;
@@ -142,7 +141,7 @@ public final class SupernetTraining {
         }
     }
 
-    private static long phase(RunConfig c, Path runDir, Supernet model, MobileNetV2 teacher, DataLoader loader,
+    private static long phase(RunConfig c, Path runDir, Supernet model, Teacher teacher, DataLoader loader,
             Adam adam, int phase, long start, long stop, List<double[]> curve, RunLog log) {
         Device dev = c.device();
         CosineSchedule lr = new CosineSchedule(c.lr, c.itersPerPhase);
@@ -168,7 +167,7 @@ public final class SupernetTraining {
                 if (teacher != null) {
                     Tensor t;
                     try (GradMode off = GradMode.off()) {
-                        t = teacher.forward(x);
+                        t = teacher.logits(x);
                     }
                     loss = F.kdLoss(logits, t);
                 } else {
@@ -210,7 +209,8 @@ public final class SupernetTraining {
         return images;
     }
 
-    private static Map<String, String> meta(RunConfig c, String kind, int phase, long next) {
+    /** The metadata of a supernet checkpoint: kind, model, phase, next iteration, configuration. */
+    static Map<String, String> meta(RunConfig c, String kind, int phase, long next) {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("kind", kind);
         m.put("model", c.arch + " w" + c.width + " " + c.bits + "-bit, " + c.branches + " branches");
