@@ -142,39 +142,40 @@ public final class ModelCommands {
                     List<ImageFiles.Entry> files = ImageFiles.collect(inputs);
                     List<Map<String, Object>> records = new ArrayList<>();
                     int failed = 0;
+                    int per = c.preprocessing().inputSize();
                     for (int start = 0; start < files.size(); start += BATCH) {
                         List<ImageFiles.Entry> chunk = files.subList(start, Math.min(files.size(), start + BATCH));
-                        List<RgbImage> images = new ArrayList<>();
-                        List<Path> paths = new ArrayList<>();
-                        List<Object> results = new ArrayList<>(); // per entry: predictions or an error message
-                        for (ImageFiles.Entry e : chunk) {
-                            String error = e.error();
-                            if (error == null) {
+                        // each image is decoded and preprocessed at once, so that only the small inputs are kept
+                        float[] x = new float[chunk.size() * per];
+                        String[] errors = new String[chunk.size()];
+                        int n = 0;
+                        for (int i = 0; i < chunk.size(); i++) {
+                            ImageFiles.Entry e = chunk.get(i);
+                            errors[i] = e.error();
+                            if (errors[i] == null) {
                                 try {
-                                    images.add(RgbImage.read(e.path()));
-                                    paths.add(e.path());
+                                    System.arraycopy(c.preprocess(RgbImage.read(e.path())), 0, x, n * per, per);
+                                    n++;
                                 } catch (IOException ex) {
                                     String why = String.valueOf(ex.getMessage());
-                                    error = why.contains(e.path().toString()) ? why
+                                    errors[i] = why.contains(e.path().toString()) ? why
                                             : "cannot read image " + e.path() + ": " + why;
                                 }
                             }
-                            results.add(error);
                         }
-                        List<List<Classifier.Prediction>> preds = c.classify(images, top);
+                        float[] logits = n == 0 ? new float[0] : c.logits(java.util.Arrays.copyOf(x, n * per), n);
                         int j = 0;
                         for (int i = 0; i < chunk.size(); i++) {
                             Path p = chunk.get(i).path();
-                            Object err = results.get(i);
-                            if (err != null) {
+                            if (errors[i] != null) {
                                 failed++;
-                                System.err.println("error: " + err);
+                                System.err.println("error: " + errors[i]);
                                 if (json) {
-                                    records.add(Map.of("path", p.toString(), "error", err));
+                                    records.add(Map.of("path", p.toString(), "error", errors[i]));
                                 }
                                 continue;
                             }
-                            List<Classifier.Prediction> ps = preds.get(j++);
+                            List<Classifier.Prediction> ps = c.topK(logits, j++ * c.classes(), top);
                             if (json) {
                                 Map<String, Object> rec = new LinkedHashMap<>();
                                 rec.put("path", p.toString());
