@@ -55,4 +55,25 @@ final class SkipPool {
         Tensor kernel = Tensor.of(x.device(), k, c, 1, 3, 3);
         return F.conv2d(x, kernel, 2, 1, c);
     }
+
+    /**
+     * {@link #pool} told to a {@link GraphWriter}: plain s x s average pooling, or for an odd size
+     * at stride 2 the 2 x 2 windows with a zero row/column appended (counted in the mean), which is
+     * what the depthwise convolution above computes.
+     */
+    static <T> T describe(GraphWriter<T> g, T x, int stride) {
+        if (stride == 1) {
+            return x;
+        }
+        int[] s = g.shape(x);
+        int h = s[1];
+        int w = s[2];
+        if (h % stride == 0 && w % stride == 0) {
+            return g.avgPool(x, stride, stride, 0, 0);
+        }
+        if (stride != 2) {
+            throw new IllegalArgumentException("stride " + stride + " skip on a " + h + "x" + w + " map");
+        }
+        return g.avgPool(x, 2, 2, h % 2, w % 2);
+    }
 }
