@@ -121,9 +121,15 @@ public final class OnnxExporter {
 
     /** Loads {@code savedModel} (a basq4j model file), exports it to {@code out} and says what was written. */
     public static Summary export(Path savedModel, Path out) {
+        ModelProto model;
         try (SavedModel m = SavedModel.load(savedModel)) {
-            return write(model(m), out);
+            try {
+                model = model(m);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(savedModel + ": cannot be exported to ONNX: " + e.getMessage(), e);
+            }
         }
+        return write(model, out);
     }
 
     /**

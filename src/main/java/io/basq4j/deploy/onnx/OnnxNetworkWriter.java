@@ -30,10 +30,11 @@ import java.util.Map;
  * (2^bits - 1 for the bin every quantizer has); a bound u <= 0 (the kernel's all-zero case) becomes
  * scale 1 and m = 0;</li>
  * <li>LSQ activation quantizer (SPEC 1.2): the same with the per-channel steps s[c] (axis 1) and
- * m = 2^bits - 1;</li>
+ * m = 2^bits - 1 (steps that are not positive: see {@link #lsqActivation});</li>
  * <li>LSQ weights (SPEC 1.3): the integer codes rint(clamp(w / s[o], -Qp, Qp)) as an int8 constant,
  * {@code -> Clip(-Qp, Qp) -> DequantizeLinear(s, 0:int8, axis 0)} (the weights are constants, so
- * the quantize step is done here, and the codes are in the file).</li>
+ * the quantize step is done here, and the codes are in the file; negative steps: see
+ * {@link #weightCodes});</li>
  * </ul>
  *
  * Why this is the kernels' arithmetic: QuantizeLinear computes {@code saturate(round(x / scale))}
@@ -113,12 +114,12 @@ final class OnnxNetworkWriter implements GraphWriter<String> {
         if (conv.quantizesWeights()) {
             int qp = QuantBits.weightQp(conv.quantizer().bits());
             float[] s = conv.quantizer().step().tensor().toFloatArray();
-            requirePositive(s, n + ".w_quantize.s");
+            requireFinite(s, n + ".w_quantize.s");
             byte[] codes = weightCodes(w, s, qp);
             String codesName = b.int8s(n + ".weight_codes", codes, dims);
             String clipped = b.node("Clip", n + ".weight_codes/clip",
                     List.of(codesName, b.int8Scalar(-qp), b.int8Scalar(qp)));
-            String scale = b.floats(n + ".w_quantize.s", s, cout);
+            String scale = b.floats(n + ".w_quantize.s", weightScales(s), cout);
             String zero = b.int8s(n + ".w_quantize.zero_point", new byte[cout], cout);
             wn = b.node("DequantizeLinear", n + ".weight", List.of(clipped, scale, zero), intAttr("axis", 0));
         } else {
@@ -128,20 +129,36 @@ final class OnnxNetworkWriter implements GraphWriter<String> {
     }
 
     /**
-     * The LSQ weight codes (SPEC 1.3) as the kernel computes them: {@code rint(clamp(w / s[o], -qp, qp))}
-     * for weights [O, ...] stored flat, one step per output channel.
+     * The LSQ weight codes (SPEC 1.3) of weights [O, ...] stored flat, one step per output
+     * channel, for the scales {@link #weightScales}: the kernel computes
+     * {@code rint(clamp(w / s, -qp, qp)) * s}; with a negative step (training can push one below 0)
+     * that is, bit for bit, {@code rint(clamp(w / |s|, -qp, qp)) * |s|} (the range is symmetric, and
+     * division and round-half-even are odd functions), so the codes use |s|; a zero step gives 0.
      */
     static byte[] weightCodes(float[] w, float[] s, int qp) {
         int per = w.length / s.length;
         byte[] codes = new byte[w.length];
         for (int i = 0; i < w.length; i++) {
-            float v = w[i] / s[i / per];
-            if (!Float.isFinite(v)) {
-                throw new IllegalArgumentException("weight " + i + " / its step is " + v);
+            float step = Math.abs(s[i / per]);
+            if (step == 0f) {
+                continue;
+            }
+            float v = w[i] / step;
+            if (Float.isNaN(v)) {
+                throw new IllegalArgumentException("weight " + i + " is " + w[i]);
             }
             codes[i] = (byte) Math.rint(Math.min(Math.max(v, -qp), qp));
         }
         return codes;
+    }
+
+    /** The positive dequantization scales of LSQ weight steps: |s|, and 1 for a zero step (whose codes are 0). */
+    static float[] weightScales(float[] s) {
+        float[] a = new float[s.length];
+        for (int i = 0; i < s.length; i++) {
+            a[i] = s[i] == 0f ? 1f : Math.abs(s[i]);
+        }
+        return a;
     }
 
     private String convNode(String x, String w, String name, int cout, int k, int stride, int pad, int groups) {
@@ -206,15 +223,36 @@ final class OnnxNetworkWriter implements GraphWriter<String> {
         return qcdq(x, n, b.floats(n + ".step", new float[] {d}), b.uint8Scalar(0), max, -1);
     }
 
+    /**
+     * LSQ activations. A step that training pushed below zero still quantizes in the kernel (it
+     * then maps x <= 0 to the codes: {@code rint(clamp(x / s, 0, Qp)) * s}); QuantizeLinear wants a
+     * positive scale, so such channels are wrapped as {@code -(QCDQ_|s|(-x))}, which is the same
+     * arithmetic bit for bit (x / s = (-x) / |s| exactly). A zero step gives 0, as in the kernel.
+     * The sign multiplications (Mul by +1, -1 or 0 per channel) appear only when some step is not
+     * positive.
+     */
     @Override
     public String lsqActivation(String x, LsqActQuantizer q) {
         String n = name(q);
         float[] s = q.step().tensor().toFloatArray();
-        requirePositive(s, n + ".s");
+        requireFinite(s, n + ".s");
         int c = s.length;
-        String scale = b.floats(n + ".s", s, c);
+        float[] sign = new float[c];
+        boolean allPositive = true;
+        for (int i = 0; i < c; i++) {
+            sign[i] = Math.signum(s[i]);
+            allPositive &= s[i] > 0f;
+        }
+        String scale = b.floats(n + ".s", weightScales(s), c);
         String zero = b.uint8s(n + ".zero_point", new byte[c], c);
-        return qcdq(x, n, scale, zero, QuantBits.activationQp(q.bits()), 1);
+        int qp = QuantBits.activationQp(q.bits());
+        if (allPositive) {
+            return qcdq(x, n, scale, zero, qp, 1);
+        }
+        String signs = b.floats(n + ".sign", sign, 1, c, 1, 1);
+        String flipped = put(b.node("Mul", n + "/sign_in", List.of(x, signs)), shape(x));
+        String y = qcdq(flipped, n, scale, zero, qp, 1);
+        return put(b.node("Mul", n + "/sign_out", List.of(y, signs)), shape(x));
     }
 
     /** QuantizeLinear -> Clip(0, max) -> DequantizeLinear, per tensor (axis < 0) or along {@code axis}. */
@@ -226,11 +264,10 @@ final class OnnxNetworkWriter implements GraphWriter<String> {
         return put(y, shape(x));
     }
 
-    private static void requirePositive(float[] s, String what) {
+    private static void requireFinite(float[] s, String what) {
         for (int i = 0; i < s.length; i++) {
-            if (!(s[i] > 0f) || !Float.isFinite(s[i])) {
-                throw new IllegalArgumentException(what + "[" + i + "] = " + s[i]
-                        + ": a quantizer step must be positive and finite to be exported");
+            if (!Float.isFinite(s[i])) {
+                throw new IllegalArgumentException(what + "[" + i + "] = " + s[i] + ": a quantizer step must be finite");
             }
         }
     }

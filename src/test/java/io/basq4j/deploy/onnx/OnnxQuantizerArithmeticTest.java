@@ -122,9 +122,10 @@ class OnnxQuantizerArithmeticTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"2", "3", "4"})
-    void lsqActivationQuantizerIsTheKernelsArithmetic(int bits) throws Exception {
-        float[] s = {0.0731f, 0.5f, 1.9f};
+    @CsvSource({"2, false", "3, false", "4, false", "2, true", "4, true"})
+    void lsqActivationQuantizerIsTheKernelsArithmetic(int bits, boolean notPositive) throws Exception {
+        // training can push a step below zero; the kernel still quantizes with it (and a zero step gives 0)
+        float[] s = notPositive ? new float[] {0.0731f, -0.5f, 0f, 1.9f} : new float[] {0.0731f, 0.5f, 1.9f};
         LsqActQuantizer q = new LsqActQuantizer(INIT, s.length, bits);
         q.step().tensor().copyFrom(s);
         int qp = QuantBits.activationQp(bits);
@@ -132,7 +133,8 @@ class OnnxQuantizerArithmeticTest {
         List<List<Float>> perChannel = new ArrayList<>();
         int m = 0;
         for (float sc : s) {
-            List<Float> p = probes(sc, qp, qp * sc, r);
+            float a = sc == 0f ? 1f : Math.abs(sc);
+            List<Float> p = probes(sc < 0 ? -a : a, qp, qp * (sc < 0 ? -a : a), r);
             perChannel.add(p);
             m = Math.max(m, p.size());
         }
@@ -145,12 +147,12 @@ class OnnxQuantizerArithmeticTest {
                 xc[i] = p.get(i % p.size());
             }
             System.arraycopy(xc, 0, x, c * m, m);
-            ties += evenTies(xc, s[c]);
+            ties += s[c] == 0f ? 0 : evenTies(xc, s[c]);
         }
         int width = m;
         float[] got = runOnnx(q, s.length, width, x, (w, in) -> w.lsqActivation(in, q));
         float[] want = runBasq(x, s.length, width, t -> F.lsq(t, q.step().tensor(), 0, qp, 1));
-        assertSame(want, got, x, "LSQ activations " + bits + " bits");
+        assertSame(want, got, x, "LSQ activations " + bits + " bits, steps " + java.util.Arrays.toString(s));
         assertTrue(ties > 0, "the probes must include exact ties");
         q.close();
     }
@@ -165,10 +167,11 @@ class OnnxQuantizerArithmeticTest {
         float[] w = new float[cout * cin * 9];
         Random r = new Random(3);
         for (int o = 0; o < cout; o++) {
-            s[o] = 0.01f + 0.05f * r.nextFloat();
+            // channel 5 has a negative step, channel 6 a zero one (training can leave such steps)
+            s[o] = (o == 5 ? -1 : 1) * (0.01f + 0.05f * r.nextFloat());
             for (int i = 0; i < cin * 9; i++) {
                 float k = (r.nextInt(7) - 3) * 0.5f; // -1.5 .. 1.5 in halves: levels, ties and beyond the range
-                float v = k * s[o];
+                float v = k * (o == 6 ? 0.02f : s[o]);
                 w[o * cin * 9 + i] = switch (r.nextInt(3)) {
                     case 0 -> v;
                     case 1 -> Math.nextUp(v);
@@ -178,17 +181,23 @@ class OnnxQuantizerArithmeticTest {
         }
         conv.weights().tensor().copyFrom(w);
         conv.setWeightQuantization(true, false);
+        s[6] = 0f;
         conv.quantizer().step().tensor().copyFrom(s);
         float[] want;
         try (Scope sc = Scope.open()) {
             want = conv.effectiveWeight().toFloatArray();
         }
         byte[] codes = OnnxNetworkWriter.weightCodes(w, s, 1);
+        float[] scales = OnnxNetworkWriter.weightScales(s);
+        int[] seen = new int[3];
         for (int i = 0; i < w.length; i++) {
             assertTrue(codes[i] >= -1 && codes[i] <= 1, "2-bit code " + codes[i]);
-            assertTrue(codes[i] * s[i / (cin * 9)] == want[i], "weight " + i + ": code " + codes[i] + " x step "
-                    + s[i / (cin * 9)] + " vs the kernel's " + want[i]);
+            seen[codes[i] + 1]++;
+            assertTrue(scales[i / (cin * 9)] > 0f);
+            assertTrue(codes[i] * scales[i / (cin * 9)] == want[i], "weight " + i + ": code " + codes[i] + " x scale "
+                    + scales[i / (cin * 9)] + " vs the kernel's " + want[i] + " (step " + s[i / (cin * 9)] + ")");
         }
+        assertTrue(seen[0] > 0 && seen[1] > 0 && seen[2] > 0, "all three codes occur");
         // and ONNX Runtime's dequantized weights, read as a second graph output, are the kernel's
         GraphBuilder b = new GraphBuilder();
         OnnxNetworkWriter wr = new OnnxNetworkWriter(b, conv);
