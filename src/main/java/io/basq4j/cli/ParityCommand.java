@@ -17,8 +17,11 @@ import picocli.CommandLine.Parameters;
                 + "every gradient, BN running statistics and feature outputs after one forward (dropout off, weight "
                 + "quantization on with the loaded steps).",
             "Each tensor passes when basq4j is as close to the float64 twin as the float32 reference is: "
-                + "err(basq4j) <= max(3 x err(reference), 1e-4), err as in golden/README.md. Files without f64.* "
-                + "(or --against-float32) are judged by the relative error against the float32 reference.",
+                + "err(basq4j) <= max(3 x err(reference), 1e-4), err as in golden/README.md. A gradient upstream "
+                + "of float-noise ReLU ties that misses it is accepted while within the reference's own worst error "
+                + "there and no more often than the reference misses against basq4j (--per-tensor: never). Files "
+                + "without f64.* (or --against-float32) are judged by the relative error against the float32 "
+                + "reference.",
             "Exit status 0 when every tensor passes, 1 otherwise."})
 public final class ParityCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "FILE", description = "Golden model file (.safetensors).")

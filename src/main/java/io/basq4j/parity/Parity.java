@@ -94,20 +94,8 @@ public final class Parity {
                     verbose, device, strictGrads, againstFloat32, perTensor, dump);
         }
 
-        public Options withTolerance(double t) {
-            return new Options(file, pth, t, factor, verbose, device, strictGrads, againstFloat32, perTensor, dump);
-        }
-
-        public Options withFactor(double f) {
-            return new Options(file, pth, tolerance, f, verbose, device, strictGrads, againstFloat32, perTensor, dump);
-        }
-
         public Options withVerbose(boolean v) {
             return new Options(file, pth, tolerance, factor, v, device, strictGrads, againstFloat32, perTensor, dump);
-        }
-
-        public Options withDevice(Device d) {
-            return new Options(file, pth, tolerance, factor, verbose, d, strictGrads, againstFloat32, perTensor, dump);
         }
 
         public Options withStrictGrads(boolean v) {

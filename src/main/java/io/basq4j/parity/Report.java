@@ -122,35 +122,25 @@ public final class Report {
 
     /** The worst error over the held tensors. */
     public double worst() {
-        double w = 0;
-        for (Check c : checks) {
-            if (c.held()) {
-                w = Math.max(w, c.error());
-            }
-        }
-        return w;
+        return maxOverHeld(Check::error);
     }
 
     /** The largest error / limit over the held tensors (at most 1 when all pass). */
     public double worstUsage() {
-        double w = 0;
-        for (Check c : checks) {
-            if (c.held()) {
-                w = Math.max(w, c.usage());
-            }
-        }
-        return w;
+        return maxOverHeld(Check::usage);
     }
 
     /** The largest err(basq4j) / err(reference) over the held tensors (float64 rule; NaN otherwise). */
     public double worstRatio() {
-        if (rule == Parity.Rule.FLOAT32) {
-            return Double.NaN;
-        }
+        return rule == Parity.Rule.FLOAT32 ? Double.NaN
+                : maxOverHeld(c -> c.problem() == null ? c.ratio() : 0);
+    }
+
+    private double maxOverHeld(java.util.function.ToDoubleFunction<Check> f) {
         double w = 0;
         for (Check c : checks) {
-            if (c.held() && c.problem() == null) {
-                w = Math.max(w, c.ratio());
+            if (c.held()) {
+                w = Math.max(w, f.applyAsDouble(c));
             }
         }
         return w;
@@ -295,8 +285,9 @@ public final class Report {
 
     private String tieLine(TieVerdict tv) {
         long tied = tv.misses().stream().filter(c -> c.tieAffected() && c.problem() == null).count();
-        String head = String.format(Locale.ROOT, "  per tensor: %d tensor%s miss%s %s x the reference's error", tv.misses()
-                .size(), tv.misses().size() == 1 ? "" : "s", tv.misses().size() == 1 ? "es" : "", num(factor));
+        int n = tv.misses().size();
+        String head = String.format(Locale.ROOT, "  per tensor: %d tensor%s miss%s %s x the reference's error", n,
+                n == 1 ? "" : "s", n == 1 ? "es" : "", num(factor));
         if (tied == 0) {
             return head + ", none of them a gradient upstream of float-noise ReLU ties";
         }

@@ -80,7 +80,8 @@ class PipelineEndToEndTest {
             // Step 3 starts from the supernet: before finetuning, the fold's architecture scores what
             // the search measured on the same batches (a wrong checkpoint, mode or batch set would not).
             double before = f.get("full_acc_before_finetune").asDouble();
-            assertEquals(f.get("full_acc").asDouble(), before, 1e-9, "fold " + f.get("fold"));
+            // (search.json keeps two decimals)
+            assertEquals(f.get("full_acc").asDouble(), before, 0.005 + 1e-9, "fold " + f.get("fold"));
             // one accuracy per finetuning epoch, and the fold's result is the best of all (SPEC 7)
             JsonNode epochs = f.get("full_acc_per_epoch");
             assertEquals(2, epochs.size());
