@@ -422,8 +422,8 @@ void check_elementwise() {
             std::string at = " n=" + std::to_string(n) + " misalign=" + std::to_string(mis);
             auto p = randn(n), g = randn(n), m = randn(n, 0.1), v = uniform(n, 0.0, 0.1);
             Buf P(p, mis), Gr(g, mis), Mo(m, mis), Ve(v, mis), Pe(p), Me(m), Vee(v);
-            basq_adam_step(Pe, Gr, Me, Vee, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, 0.3f);
-            basq_cuda_adam_step(P, Gr, Mo, Ve, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, 0.3f, nullptr);
+            basq_adam_step(Pe, Gr, Me, Vee, n, 1e-3, 0.9, 0.999, 1e-8, 1e-4, 0.3);
+            basq_cuda_adam_step(P, Gr, Mo, Ve, n, 1e-3, 0.9, 0.999, 1e-8, 1e-4, 0.3, nullptr);
             close(Pe.vec(), P.vec(), 1e-6, "adam p" + at);
             close(Me.vec(), Mo.vec(), 1e-6, "adam m" + at);
             close(Vee.vec(), Ve.vec(), 1e-6, "adam v" + at);

@@ -90,8 +90,8 @@ BASQ_API int basq_cuda_kd_loss_bwd(const float* p_student, const float* p_teache
                                    float* dstudent, int N, int K, void* stream);
 
 /* ---- optim.h */
-BASQ_API int basq_cuda_adam_step(float* p, const float* g, float* m, float* v, int64_t n, float step_size,
-                                 float beta1, float beta2, float eps, float wd, float bc2_sqrt, void* stream);
+BASQ_API int basq_cuda_adam_step(float* p, const float* g, float* m, float* v, int64_t n, double step_size,
+                                 double beta1, double beta2, double eps, double wd, double bc2_sqrt, void* stream);
 BASQ_API int basq_cuda_sgd_step(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float wd,
                                 int nesterov, void* stream);
 

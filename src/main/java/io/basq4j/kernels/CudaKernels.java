@@ -140,7 +140,7 @@ public final class CudaKernels {
 
     // ---- optim.h
     public static native int basq_cuda_adam_step(FloatPointer p, @Const FloatPointer g, FloatPointer m,
-            FloatPointer v, long n, float stepSize, float beta1, float beta2, float eps, float wd, float bc2Sqrt,
+            FloatPointer v, long n, double stepSize, double beta1, double beta2, double eps, double wd, double bc2Sqrt,
             Pointer stream);
 
     public static native int basq_cuda_sgd_step(FloatPointer p, @Const FloatPointer g, FloatPointer buf, long n,

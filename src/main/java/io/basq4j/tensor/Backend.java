@@ -114,8 +114,8 @@ public interface Backend {
     void kdLossBackward(Tensor pStudent, Tensor pTeacher, Tensor dloss, Tensor dstudent);
 
     // ---- optimizer updates over one parameter
-    void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, float stepSize, float beta1, float beta2, float eps,
-            float wd, float bc2Sqrt);
+    void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, double stepSize, double beta1, double beta2,
+            double eps, double wd, double bc2Sqrt);
 
     void sgdStep(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float wd, boolean nesterov);
 

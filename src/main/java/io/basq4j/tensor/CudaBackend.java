@@ -518,8 +518,8 @@ public final class CudaBackend implements Backend {
     // ---------------------------------------------------------------- optimizers
 
     @Override
-    public void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, float stepSize, float beta1, float beta2, float eps,
-            float wd, float bc2Sqrt) {
+    public void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, double stepSize, double beta1, double beta2,
+            double eps, double wd, double bc2Sqrt) {
         check(CudaKernels.basq_cuda_adam_step(p.ptr(), g.ptr(), m.ptr(), v.ptr(), p.numel(), stepSize, beta1, beta2,
                 eps, wd, bc2Sqrt, stream), "adam_step");
     }

@@ -357,8 +357,8 @@ class CudaOpsTest {
             try (Scope s = Scope.open()) {
                 Pair p = pair(randn(r, n), n), g = pair(randn(r, n), n), m = pair(randn(r, n, 0.1, 0), n);
                 Pair v = pair(uniform(r, n, 0, 0.1), n);
-                cpu.adamStep(p.c(), g.c(), m.c(), v.c(), 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, 0.3f);
-                gpu.adamStep(p.g(), g.g(), m.g(), v.g(), 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, 0.3f);
+                cpu.adamStep(p.c(), g.c(), m.c(), v.c(), 1e-3, 0.9, 0.999, 1e-8, 1e-4, 0.3);
+                gpu.adamStep(p.g(), g.g(), m.g(), v.g(), 1e-3, 0.9, 0.999, 1e-8, 1e-4, 0.3);
                 assertClose("adam p n=" + n, p.cpuData(), p.gpuData(), 1e-6);
                 assertClose("adam m n=" + n, m.cpuData(), m.gpuData(), 1e-6);
                 assertClose("adam v n=" + n, v.cpuData(), v.gpuData(), 1e-6);
