@@ -11,6 +11,7 @@ import io.basq4j.models.Models;
 import io.basq4j.models.Supernet;
 import io.basq4j.nn.Parameter;
 import io.basq4j.nn.ReLU;
+import io.basq4j.tensor.CudaMath;
 import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Scope;
 import io.basq4j.tensor.Tensor;
@@ -242,7 +243,8 @@ public final class Parity {
                 o.file().getFileName(), arch, fmt(cfg.widthMultiplier()), cfg.divisor(), cfg.resolution(),
                 cfg.inChannels(), cfg.classes(), cfg.bits(), cfg.branches(), source, Arrays.toString(selection));
         Report report = new Report(header, o.tolerance());
-        try (Supernet model = Models.create(arch, cfg)) {
+        // on CUDA: float32 throughout (no TF32) and direct-sum convolution algorithms only
+        try (Supernet model = Models.create(arch, cfg); CudaMath.Scope math = CudaMath.parity()) {
             try {
                 model.loadStateDict(state);
             } catch (IllegalArgumentException e) {
