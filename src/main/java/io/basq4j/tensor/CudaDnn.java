@@ -182,42 +182,43 @@ final class CudaDnn {
     /** cuDNN's heuristic ranking for the plan's descriptors (math type as set on the descriptor). */
     private List<CudnnCandidates.Candidate> ranking(Plan p, int dir) {
         List<CudnnCandidates.Candidate> out = new ArrayList<>();
-        int[] returned = {0};
+        int[] n = {0};
         if (dir == FWD) {
-            int n = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
-            try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(n)) {
-                check(cudnnGetConvolutionForwardAlgorithm_v7(handle, p.x, p.w, p.conv, p.y, n, returned, perf),
+            int count = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+            try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(count)) {
+                check(cudnnGetConvolutionForwardAlgorithm_v7(handle, p.x, p.w, p.conv, p.y, count, n, perf),
                         "cudnnGetConvolutionForwardAlgorithm_v7");
-                for (int i = 0; i < returned[0]; i++) {
+                for (int i = 0; i < n[0]; i++) {
                     perf.position(i);
-                    out.add(new CudnnCandidates.Candidate(perf.algo(), perf.status(),
-                            perf.determinism() == CUDNN_DETERMINISTIC, perf.mathType(), perf.memory()));
+                    out.add(candidate(perf.algo(), perf.status(), perf.determinism(), perf.mathType(), perf.memory()));
                 }
             }
         } else if (dir == BWD_DATA) {
-            int n = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
-            try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(n)) {
-                check(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.w, p.y, p.conv, p.x, n, returned, perf),
+            int count = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+            try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(count)) {
+                check(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.w, p.y, p.conv, p.x, count, n, perf),
                         "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-                for (int i = 0; i < returned[0]; i++) {
+                for (int i = 0; i < n[0]; i++) {
                     perf.position(i);
-                    out.add(new CudnnCandidates.Candidate(perf.algo(), perf.status(),
-                            perf.determinism() == CUDNN_DETERMINISTIC, perf.mathType(), perf.memory()));
+                    out.add(candidate(perf.algo(), perf.status(), perf.determinism(), perf.mathType(), perf.memory()));
                 }
             }
         } else {
-            int n = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
-            try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(n)) {
-                check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.x, p.y, p.conv, p.w, n, returned, perf),
+            int count = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+            try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(count)) {
+                check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.x, p.y, p.conv, p.w, count, n, perf),
                         "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-                for (int i = 0; i < returned[0]; i++) {
+                for (int i = 0; i < n[0]; i++) {
                     perf.position(i);
-                    out.add(new CudnnCandidates.Candidate(perf.algo(), perf.status(),
-                            perf.determinism() == CUDNN_DETERMINISTIC, perf.mathType(), perf.memory()));
+                    out.add(candidate(perf.algo(), perf.status(), perf.determinism(), perf.mathType(), perf.memory()));
                 }
             }
         }
         return out;
+    }
+
+    private static CudnnCandidates.Candidate candidate(int algo, int status, int determinism, int math, long memory) {
+        return new CudnnCandidates.Candidate(algo, status, determinism == CUDNN_DETERMINISTIC, math, memory);
     }
 
     private int workspaceSize(Plan p, int dir, int algo) {
