@@ -467,8 +467,9 @@ void check_bn() {
     for (BnShape s : kBn)
         for (int mis : {0, 1})
             for (int kind : {0, 1, 2})
-                check_bn_case(s, mis, kind,
-                              " " + shape({s.N, s.C, s.HW}) + " misalign=" + std::to_string(mis) + kKind[kind]);
+                if (kind < 2 || mis == 0)  // the fine grid checks sums, not alignment paths
+                    check_bn_case(s, mis, kind,
+                                  " " + shape({s.N, s.C, s.HW}) + " misalign=" + std::to_string(mis) + kKind[kind]);
     wide_index([] {
         for (BnShape s : {BnShape{3, 5, 49}, BnShape{2, 1, 16384}, BnShape{2, 4, 1}})
             check_bn_case(s, 0, 1, " " + shape({s.N, s.C, s.HW}) + " grid, 64-bit indices");
@@ -635,8 +636,10 @@ void check_fused() {
     for (BnShape s : kBn)
         for (int mis : {0, 1})
             for (int kind : {0, 1, 2})
-                check_fused_case(s, mis, kind,
-                                 " " + shape({s.N, s.C, s.HW}) + " misalign=" + std::to_string(mis) + kKind[kind]);
+                if (kind < 2 || mis == 0)  // the fine grid checks sums, not alignment paths
+                    check_fused_case(s, mis, kind,
+                                     " " + shape({s.N, s.C, s.HW}) + " misalign=" + std::to_string(mis) +
+                                         kKind[kind]);
     wide_index([] {
         for (BnShape s : {BnShape{3, 5, 49}, BnShape{8, 3, 4096}})
             check_fused_case(s, 0, 1, " " + shape({s.N, s.C, s.HW}) + " grid, 64-bit indices");
