@@ -181,44 +181,42 @@ final class CudaDnn {
 
     /** cuDNN's heuristic ranking for the plan's descriptors (math type as set on the descriptor). */
     private List<CudnnCandidates.Candidate> ranking(Plan p, int dir) {
-        List<CudnnCandidates.Candidate> out = new ArrayList<>();
         int[] n = {0};
         if (dir == FWD) {
-            int count = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
-            try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(count)) {
-                check(cudnnGetConvolutionForwardAlgorithm_v7(handle, p.x, p.w, p.conv, p.y, count, n, perf),
-                        "cudnnGetConvolutionForwardAlgorithm_v7");
-                for (int i = 0; i < n[0]; i++) {
-                    perf.position(i);
-                    out.add(candidate(perf.algo(), perf.status(), perf.determinism(), perf.mathType(), perf.memory()));
-                }
+            try (var perf = new cudnnConvolutionFwdAlgoPerf_t(CUDNN_CONVOLUTION_FWD_ALGO_COUNT)) {
+                check(cudnnGetConvolutionForwardAlgorithm_v7(handle, p.x, p.w, p.conv, p.y, (int) perf.capacity(), n,
+                        perf), "cudnnGetConvolutionForwardAlgorithm_v7");
+                return read(perf, n[0], q -> new int[] {q.algo(), q.status(), q.determinism(), q.mathType()},
+                        cudnnConvolutionFwdAlgoPerf_t::memory);
             }
         } else if (dir == BWD_DATA) {
-            int count = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
-            try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(count)) {
-                check(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.w, p.y, p.conv, p.x, count, n, perf),
-                        "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-                for (int i = 0; i < n[0]; i++) {
-                    perf.position(i);
-                    out.add(candidate(perf.algo(), perf.status(), perf.determinism(), perf.mathType(), perf.memory()));
-                }
-            }
-        } else {
-            int count = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
-            try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(count)) {
-                check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.x, p.y, p.conv, p.w, count, n, perf),
-                        "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-                for (int i = 0; i < n[0]; i++) {
-                    perf.position(i);
-                    out.add(candidate(perf.algo(), perf.status(), perf.determinism(), perf.mathType(), perf.memory()));
-                }
+            try (var perf = new cudnnConvolutionBwdDataAlgoPerf_t(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT)) {
+                check(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.w, p.y, p.conv, p.x,
+                        (int) perf.capacity(), n, perf), "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+                return read(perf, n[0], q -> new int[] {q.algo(), q.status(), q.determinism(), q.mathType()},
+                        cudnnConvolutionBwdDataAlgoPerf_t::memory);
             }
         }
-        return out;
+        try (var perf = new cudnnConvolutionBwdFilterAlgoPerf_t(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT)) {
+            check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.x, p.y, p.conv, p.w, (int) perf.capacity(),
+                    n, perf), "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+            return read(perf, n[0], q -> new int[] {q.algo(), q.status(), q.determinism(), q.mathType()},
+                    cudnnConvolutionBwdFilterAlgoPerf_t::memory);
+        }
     }
 
-    private static CudnnCandidates.Candidate candidate(int algo, int status, int determinism, int math, long memory) {
-        return new CudnnCandidates.Candidate(algo, status, determinism == CUDNN_DETERMINISTIC, math, memory);
+    /** The first n entries of a cudnnConvolution*AlgoPerf_t array: {algo, status, determinism, math}, memory. */
+    private static <P extends Pointer> List<CudnnCandidates.Candidate> read(P perf, int n,
+            java.util.function.Function<P, int[]> fields, java.util.function.ToLongFunction<P> memory) {
+        List<CudnnCandidates.Candidate> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            perf.position(i);
+            int[] f = fields.apply(perf);
+            out.add(new CudnnCandidates.Candidate(f[0], f[1], f[2] == CUDNN_DETERMINISTIC, f[3],
+                    memory.applyAsLong(perf)));
+        }
+        perf.position(0);
+        return out;
     }
 
     private int workspaceSize(Plan p, int dir, int algo) {
