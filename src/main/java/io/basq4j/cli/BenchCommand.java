@@ -30,7 +30,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Median supernet training-step and evaluation throughput (random data, random selection "
-                + "per step, Adam). Ends with train_img_per_s=<x> and eval_img_per_s=<y>.")
+                + "per step, Adam). Ends with train_img_per_s=<x>, eval_img_per_s=<y> and the peak memory of "
+                + "tensors, peak_tensor_mib=<z> (on CUDA also device_used_mib).")
 public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--arch", defaultValue = "mobilenetv2", description = "mobilenetv2, resnet18 or resnet20")
     String arch;
@@ -168,6 +169,11 @@ public final class BenchCommand implements Callable<Integer> {
                     steps);
             System.out.printf(Locale.ROOT, "train_img_per_s=%.1f%n", batch / tm);
             System.out.printf(Locale.ROOT, "eval_img_per_s=%.1f%n", batch / em);
+            // peak of the tensors and workspaces alive at once; on a GPU also all its memory in use now
+            System.out.printf(Locale.ROOT, "peak_tensor_mib=%.1f%n", x.backend().allocator().peakBytes() / 1048576.0);
+            if (x.backend() instanceof io.basq4j.tensor.CudaBackend cb) {
+                System.out.printf(Locale.ROOT, "device_used_mib=%.1f%n", cb.deviceBytesUsed() / 1048576.0);
+            }
         }
         return 0;
     }

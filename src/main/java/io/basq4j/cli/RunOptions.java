@@ -2,6 +2,7 @@ package io.basq4j.cli;
 
 import io.basq4j.io.JsonFiles;
 import io.basq4j.kernels.CpuKernels;
+import io.basq4j.tensor.CudaMath;
 import io.basq4j.train.RunConfig;
 import io.basq4j.train.RunLog;
 import java.io.IOException;
@@ -143,6 +144,10 @@ public final class RunOptions {
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads of the kernels and BLAS")
     Integer threads;
 
+    @Option(names = "--tf32", paramLabel = "MODE", description = "TF32 for CUDA convolutions: auto (while training, "
+            + "as the reference; not in the search's evaluation), on, off")
+    String tf32;
+
     /** The configuration: saved run config or preset, then the flags given. */
     public RunConfig config() {
         RunConfig c;
@@ -202,6 +207,7 @@ public final class RunOptions {
         if (seed != null) c.seed = seed;
         if (device != null) c.device = device;
         if (threads != null) c.threads = threads;
+        if (tf32 != null) c.tf32 = tf32;
         try {
             c.validate();
         } catch (IllegalArgumentException e) {
@@ -231,6 +237,7 @@ public final class RunOptions {
             CpuKernels.basq_set_num_threads(c.threads);
             CpuKernels.basq_blas_set_num_threads(c.threads);
         }
+        CudaMath.setTf32(c.tf32Mode());
         return new RunLog(System.out, dir.resolve("log.txt"));
     }
 }

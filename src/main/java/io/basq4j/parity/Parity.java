@@ -14,6 +14,7 @@ import io.basq4j.models.Supernet;
 import io.basq4j.nn.Parameter;
 import io.basq4j.nn.ReLU;
 import io.basq4j.tensor.DType;
+import io.basq4j.tensor.CudaMath;
 import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Scope;
 import io.basq4j.tensor.Tensor;
@@ -236,7 +237,8 @@ public final class Parity {
         Judge judge = new Judge(file, rule, o, gradFloor, report);
         Map<String, TensorData> dump = new LinkedHashMap<>();
         Device dev = cfg.device();
-        try (Supernet model = Models.create(arch, cfg)) {
+        // on CUDA: float32 throughout (no TF32) and direct-sum convolution algorithms only
+        try (Supernet model = Models.create(arch, cfg); CudaMath.Scope math = CudaMath.parity()) {
             load(model, state, o);
             model.checkSelection(selection);
             // Both runs with activation and weight quantization, keeping the loaded weight steps.

@@ -44,6 +44,19 @@ public interface Backend {
     /** Sum of squares of all elements (read back to the host). */
     double sumSquares(Tensor x);
 
+    /**
+     * Sum of squares of all elements of every tensor: each tensor's sum as {@link #sumSquares(Tensor)}
+     * returns it, added in order in double. A backend that reads results back from a device
+     * does it once here, for all of them (a gradient norm).
+     */
+    default double sumSquares(java.util.List<Tensor> xs) {
+        double s = 0;
+        for (Tensor x : xs) {
+            s += sumSquares(x);
+        }
+        return s;
+    }
+
     void relu(Tensor x, Tensor y);
 
     void reluBackward(Tensor y, Tensor dy, Tensor dx);

@@ -54,12 +54,12 @@ public final class Finetuning {
         List<Tensor> params = Training.trainable(model);
         List<Double> accs = new ArrayList<>();
         double best = before;
-        try (Sgd sgd = new Sgd(Training.finetuneGroups(model, c.l2), c.finetuneMomentum, true)) {
+        try (Sgd sgd = new Sgd(Training.finetuneGroups(model, c.l2), c.finetuneMomentum, true);
+                LossMeter losses = new LossMeter()) {
             Training.BatchStream data = new Training.BatchStream(train, 0);
             for (int e = 0; e < c.finetuneEpochs; e++) {
                 model.train();
                 double rate = lr.at(e);
-                double lossSum = 0;
                 for (int i = 0; i < perEpoch; i++) {
                     Batch b = data.next();
                     model.dropout().setOffset(((long) e * perEpoch + i) << 32);
@@ -68,7 +68,7 @@ public final class Finetuning {
                         Tensor logits = model.forward(x, arch);
                         Tensor loss = teacher != null ? F.kdLoss(logits, teacher.logits(x))
                                 : F.crossEntropy(logits, Training.labels(b, dev));
-                        lossSum += loss.item();
+                        losses.add(loss, i); // read once per epoch, for the log line
                         Autograd.backward(loss);
                     }
                     GradClip.clipNorm(params, c.gradClip);
@@ -80,7 +80,7 @@ public final class Finetuning {
                 accs.add(acc);
                 best = Math.max(best, acc);
                 log.info("finetune fold %d  epoch %d/%d  lr %.3g  loss %.4f  full acc %.2f%%", fold, e + 1,
-                        c.finetuneEpochs, rate, lossSum / perEpoch, acc);
+                        c.finetuneEpochs, rate, losses.mean(null), acc);
             }
         }
         return new FoldResult(fold, arch, before, accs, best);

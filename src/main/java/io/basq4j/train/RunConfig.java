@@ -3,6 +3,7 @@ package io.basq4j.train;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import io.basq4j.models.ModelConfig;
 import io.basq4j.search.Evolution;
+import io.basq4j.tensor.CudaMath;
 import io.basq4j.tensor.Device;
 import java.util.Arrays;
 import java.util.List;
@@ -84,6 +85,11 @@ public final class RunConfig {
     public long seed = 1;
     public String device = "cpu";
     public int threads;
+    /**
+     * TF32 tensor cores for CUDA convolutions (io.basq4j.tensor.CudaMath): auto (while training,
+     * as the reference; not in the search's fitness evaluation nor any accuracy), on, off.
+     */
+    public String tf32 = "auto";
 
     /** The named preset; flags then override single fields. */
     public static RunConfig preset(String name) {
@@ -174,6 +180,11 @@ public final class RunConfig {
     }
 
     @JsonIgnore
+    public CudaMath.Tf32 tf32Mode() {
+        return CudaMath.Tf32.parse(tf32);
+    }
+
+    @JsonIgnore
     public Evolution.Settings evolution() {
         return new Evolution.Settings(population, parents, mutations, crossovers, mutationProb, generations);
     }
@@ -205,5 +216,6 @@ public final class RunConfig {
         }
         evolution();
         modelConfig();
+        tf32Mode();
     }
 }

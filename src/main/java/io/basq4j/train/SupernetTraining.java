@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.LongFunction;
 import java.util.SplittableRandom;
 
 /**
@@ -72,7 +73,8 @@ public final class SupernetTraining {
         try (DataLoader loader = DataLoader.builder(train).batchSize(c.batch).shuffle(true).dropLast(true)
                 .seed(c.seed).workers(c.workers).build();
                 Supernet model = Models.create(c.arch, c.modelConfig());
-                Teacher teacher = Teachers.open(c, runDir, log)) {
+                Teacher teacher = Teachers.open(c, runDir, log);
+                LossMeter losses = new LossMeter()) {
             int phase = 0;
             long it = 0;
             Checkpoint ck = null;
@@ -107,7 +109,7 @@ public final class SupernetTraining {
                         ck = null;
                     }
                     long stop = budget >= c.itersPerPhase - it ? c.itersPerPhase : it + budget;
-                    images += phase(c, runDir, model, teacher, loader, adam, phase, it, stop, curve, log);
+                    images += phase(c, runDir, model, teacher, loader, adam, phase, it, stop, curve, losses, log);
                     budget -= stop - it;
                     if (stop < c.itersPerPhase) {
                         save(c, model, adam, runDir.resolve(LAST), phase, stop, phase == 1);
@@ -142,15 +144,14 @@ public final class SupernetTraining {
     }
 
     private static long phase(RunConfig c, Path runDir, Supernet model, Teacher teacher, DataLoader loader,
-            Adam adam, int phase, long start, long stop, List<double[]> curve, RunLog log) {
+            Adam adam, int phase, long start, long stop, List<double[]> curve, LossMeter losses, RunLog log) {
         Device dev = c.device();
         CosineSchedule lr = new CosineSchedule(c.lr, c.itersPerPhase);
         List<Tensor> params = Training.trainable(model);
         long base = phase * c.itersPerPhase;
         Training.BatchStream data = new Training.BatchStream(loader, base + start);
         model.train();
-        double lossSum = 0;
-        int lossCount = 0;
+        LongFunction<String> where = i -> "phase " + (phase == 0 ? "a" : "b") + " iteration " + i;
         long images = 0;
         long windowStart = System.nanoTime();
         long windowImages = 0;
@@ -159,7 +160,6 @@ public final class SupernetTraining {
             Batch b = data.next();
             int[] sel = selection(c.seed, g, model.searchedUnits(), model.branches());
             model.dropout().setOffset(g << 32);
-            float lossValue;
             try (Scope s = Scope.open()) {
                 Tensor x = Training.images(b, dev);
                 Tensor logits = model.forward(x, sel);
@@ -173,39 +173,33 @@ public final class SupernetTraining {
                 } else {
                     loss = F.crossEntropy(logits, Training.labels(b, dev));
                 }
-                lossValue = loss.item();
+                losses.add(loss, it); // read when a log line needs it (checked there, and before a checkpoint)
                 Autograd.backward(loss);
-            }
-            if (!Float.isFinite(lossValue)) {
-                throw new IllegalStateException("the training loss became " + lossValue + " at phase "
-                        + (phase == 0 ? "a" : "b") + " iteration " + it + " (try a lower --lr)");
             }
             GradClip.clipNorm(params, c.gradClip);
             adam.step(lr.at(it));
             adam.zeroGrad();
             images += b.n();
             windowImages += b.n();
-            lossSum += lossValue;
-            lossCount++;
             boolean end = it + 1 == c.itersPerPhase;
             if ((it + 1) % c.logEvery == 0 || end) {
                 double secs = (System.nanoTime() - windowStart) / 1e9;
                 double rate = windowImages / Math.max(secs, 1e-9);
                 long left = (1 - phase) * c.itersPerPhase + (c.itersPerPhase - it - 1);
-                double avg = lossSum / lossCount;
+                double avg = losses.mean(where);
                 curve.add(new double[] {g + 1, avg, lr.at(it)});
                 appendCurve(runDir, g + 1, avg, lr.at(it));
                 log.info("phase %s  iter %d/%d  loss %.4f  lr %.3g  %.0f img/s  ETA %s", phase == 0 ? "a" : "b", it + 1,
                         c.itersPerPhase, avg, lr.at(it), rate, RunLog.duration(left * c.batch / Math.max(rate, 1e-9)));
-                lossSum = 0;
-                lossCount = 0;
                 windowStart = System.nanoTime();
                 windowImages = 0;
             }
             if (c.checkpointEvery > 0 && (it + 1) % c.checkpointEvery == 0 && !end) {
+                losses.check(where);
                 save(c, model, adam, runDir.resolve(LAST), phase, it + 1, phase == 1);
             }
         }
+        losses.check(where);
         return images;
     }
 

@@ -74,6 +74,8 @@ class PipelineEndToEndTest {
         assertTrue(out.contains("finetuned_accs ") && out.contains("mean "), out);
         JsonNode r = new ObjectMapper().readTree(runDir.resolve("results.json").toFile());
         assertEquals(2, r.get("folds").size());
+        assertEquals("auto", r.get("configuration").get("tf32").asText(), "the TF32 choice is recorded");
+        assertEquals("auto", new ObjectMapper().readTree(runDir.resolve("config.json").toFile()).get("tf32").asText());
         boolean moved = false;
         for (JsonNode f : r.get("folds")) {
             assertEquals(17, f.get("architecture").size());
