@@ -49,13 +49,18 @@ public final class Finetuning {
                 for (int i = 0; i < perEpoch; i++) {
                     Batch b = data.next();
                     model.dropout().setOffset(((long) e * perEpoch + i) << 32);
+                    float lossValue;
                     try (Scope s = Scope.open()) {
                         Tensor loss = F.crossEntropy(model.forward(Training.images(b, dev), arch),
                                 Training.labels(b, dev));
-                        lossSum += loss.item();
+                        lossValue = loss.item();
                         Autograd.backward(loss);
                     }
-                    GradClip.clipNorm(params, c.gradClip);
+                    double gradNorm = GradClip.clipNorm(params, c.gradClip);
+                    NonFiniteException.check("finetuning", lossValue, gradNorm, "fold " + fold + " epoch " + (e + 1)
+                            + " batch " + (i + 1), "a learning rate too large is the usual cause: lower --finetune-lr "
+                            + "(now " + c.finetuneLr + ")");
+                    lossSum += lossValue;
                     sgd.step(rate);
                     sgd.zeroGrad();
                 }

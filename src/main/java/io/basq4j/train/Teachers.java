@@ -72,12 +72,16 @@ public final class Teachers {
             for (long it = 0; it < total; it++) {
                 Batch b = data.next();
                 model.dropout().setOffset(it << 32);
+                float lossValue;
                 try (Scope s = Scope.open()) {
                     Tensor loss = F.crossEntropy(model.forward(Training.images(b, dev)), Training.labels(b, dev));
-                    lossSum += loss.item();
+                    lossValue = loss.item();
                     Autograd.backward(loss);
                 }
-                GradClip.clipNorm(params, c.gradClip);
+                double gradNorm = GradClip.clipNorm(params, c.gradClip);
+                NonFiniteException.check("full-precision training", lossValue, gradNorm, "iteration " + (it + 1),
+                        "a learning rate too large for this network is the usual cause");
+                lossSum += lossValue;
                 adam.step(lr.at(it));
                 adam.zeroGrad();
                 if ((it + 1) % c.logEvery == 0 || it + 1 == total) {
