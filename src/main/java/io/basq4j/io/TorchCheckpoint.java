@@ -371,6 +371,47 @@ public final class TorchCheckpoint {
         }
     }
 
+    /**
+     * The containers the VM builds know how deep they nest (1 for a flat one), so that a pickle
+     * nesting deeper than {@link #MAX_DEPTH} fails as soon as it gets there. A tuple is an
+     * unmodifiable list.
+     */
+    private static final class Tuple extends java.util.AbstractList<Object> implements java.util.RandomAccess {
+        final Object[] items;
+        final int depth;
+
+        Tuple(Object[] items, int depth) {
+            this.items = items;
+            this.depth = depth;
+        }
+
+        @Override
+        public Object get(int i) {
+            return items[i];
+        }
+
+        @Override
+        public int size() {
+            return items.length;
+        }
+    }
+
+    /** A pickled list (see {@link Tuple}). */
+    private static final class PList extends ArrayList<Object> {
+        private static final long serialVersionUID = 1L;
+        int depth = 1;
+    }
+
+    /** A pickled dict or OrderedDict (see {@link Tuple}). */
+    private static final class PDict extends LinkedHashMap<String, Object> {
+        private static final long serialVersionUID = 1L;
+        int depth = 1;
+    }
+
+    private static int depthOf(Object o) {
+        return o instanceof Tuple t ? t.depth : o instanceof PList l ? l.depth : o instanceof PDict d ? d.depth : 0;
+    }
+
     private static final String[] OPCODE_NAMES = new String[256];
 
     static {
@@ -442,10 +483,10 @@ public final class TorchCheckpoint {
                         pos += 8;
                         break;
                     case '}':
-                        push(new LinkedHashMap<String, Object>());
+                        push(new PDict());
                         break;
                     case ']':
-                        push(new ArrayList<>());
+                        push(new PList());
                         break;
                     case ')':
                         push(tuple());
@@ -572,7 +613,7 @@ public final class TorchCheckpoint {
                         if (!(cls instanceof Global) || !isOrderedDict((Global) cls)) {
                             throw error("NEWOBJ of unsupported class " + brief(cls));
                         }
-                        push(new LinkedHashMap<String, Object>());
+                        push(new PDict());
                         break;
                     }
                     case 'b': { // BUILD: state of dicts (e.g. a state dict's _metadata) and tensors is dropped
@@ -587,30 +628,32 @@ public final class TorchCheckpoint {
                     case 's': {
                         Object v = pop();
                         Object k = pop();
-                        dict(top()).put(key(k), v);
+                        put(dict(top()), key(k), v);
                         break;
                     }
                     case 'u': {
                         int m = popMark();
-                        Map<String, Object> d = dict(stackAt(m - 1));
+                        PDict d = dict(stackAt(m - 1));
                         if ((stack.size() - m) % 2 != 0) {
                             throw error("SETITEMS with an odd number of items");
                         }
                         for (int i = m; i < stack.size(); i += 2) {
-                            d.put(key(stack.get(i)), stack.get(i + 1));
+                            put(d, key(stack.get(i)), stack.get(i + 1));
                         }
                         truncate(m);
                         break;
                     }
                     case 'a': {
                         Object v = pop();
-                        list(top()).add(v);
+                        add(list(top()), v);
                         break;
                     }
                     case 'e': {
                         int m = popMark();
-                        List<Object> l = list(stackAt(m - 1));
-                        l.addAll(stack.subList(m, stack.size()));
+                        PList l = list(stackAt(m - 1));
+                        for (Object v : stack.subList(m, stack.size())) {
+                            add(l, v);
+                        }
                         truncate(m);
                         break;
                     }
@@ -823,7 +866,28 @@ public final class TorchCheckpoint {
         }
 
         private List<Object> tuple(Object... items) {
-            return Collections.unmodifiableList(Arrays.asList(items));
+            int depth = 1;
+            for (Object o : items) {
+                depth = Math.max(depth, 1 + depthOf(o));
+            }
+            return new Tuple(items, checkDepth(depth));
+        }
+
+        private int checkDepth(int depth) {
+            if (depth > MAX_DEPTH) {
+                throw error("containers nested deeper than " + MAX_DEPTH + " levels");
+            }
+            return depth;
+        }
+
+        private void add(PList l, Object v) {
+            l.depth = checkDepth(Math.max(l.depth, 1 + depthOf(v)));
+            l.add(v);
+        }
+
+        private void put(PDict d, String k, Object v) {
+            d.depth = checkDepth(Math.max(d.depth, 1 + depthOf(v)));
+            d.put(k, v);
         }
 
         private List<Object> tuple(int mark) {
@@ -833,20 +897,18 @@ public final class TorchCheckpoint {
             return t;
         }
 
-        @SuppressWarnings("unchecked")
-        private Map<String, Object> dict(Object o) {
-            if (!(o instanceof Map)) {
+        private PDict dict(Object o) {
+            if (!(o instanceof PDict)) {
                 throw error("setting items on " + typeName(o) + ", not a dict");
             }
-            return (Map<String, Object>) o;
+            return (PDict) o;
         }
 
-        @SuppressWarnings("unchecked")
-        private List<Object> list(Object o) {
-            if (!(o instanceof ArrayList)) {
+        private PList list(Object o) {
+            if (!(o instanceof PList)) {
                 throw error("appending to " + typeName(o) + ", not a list");
             }
-            return (List<Object>) o;
+            return (PList) o;
         }
 
         private String key(Object k) {
@@ -898,13 +960,13 @@ public final class TorchCheckpoint {
             Global g = (Global) func;
             List<?> args = (List<?>) argsObj;
             if (isOrderedDict(g)) {
-                Map<String, Object> d = new LinkedHashMap<>();
+                PDict d = new PDict();
                 if (args.size() == 1 && args.get(0) instanceof List) {
                     for (Object pair : (List<?>) args.get(0)) {
                         if (!(pair instanceof List) || ((List<?>) pair).size() != 2) {
                             throw error("OrderedDict argument is not a list of pairs");
                         }
-                        d.put(key(((List<?>) pair).get(0)), ((List<?>) pair).get(1));
+                        put(d, key(((List<?>) pair).get(0)), ((List<?>) pair).get(1));
                     }
                 } else if (!args.isEmpty()) {
                     throw error("unsupported OrderedDict arguments " + brief(args));

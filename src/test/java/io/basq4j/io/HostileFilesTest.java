@@ -204,13 +204,23 @@ class HostileFilesTest {
         byte[] lists = repeat(repeat(PROTO, ']', 10_000, new byte[0]), 'a', 9_999, STOP);
         Path f = pth("lists.pth", Map.of("data.pkl", lists), false);
         allocationOfFailure(CheckpointFormatException.class, () -> TorchCheckpoint.read(f),
-                "nests containers deeper than 1000 levels");
+                "deeper than 1000 levels");
         // a 1-tuple of a 1-tuple of ..., 200,000 deep (TUPLE1)
         byte[] tuples = repeat(new byte[] {(byte) 0x80, 2, 'N'}, 0x85, 200_000, STOP);
         Path g = pth("tuples.pth", Map.of("data.pkl", tuples), false);
         long a = allocationOfFailure(CheckpointFormatException.class, () -> TorchCheckpoint.read(g),
-                "nests containers deeper than 1000 levels");
+                "deeper than 1000 levels");
         assertBounded(a, Files.size(g), 64);
+        // a list that grows a level after being put into its parent (through the memo), 1,100 times
+        ByteBuffer m = ByteBuffer.allocate(9 + 1100 * 13).order(ByteOrder.LITTLE_ENDIAN);
+        m.put((byte) 0x80).put((byte) 2).put((byte) ']').put((byte) 'r').putInt(0);
+        for (int i = 0; i < 1100; i++) {
+            m.put((byte) 'j').putInt(i).put((byte) ']').put((byte) 'r').putInt(i + 1).put((byte) 'a').put((byte) '0');
+        }
+        m.put((byte) '.');
+        Path h = pth("memo-nest.pth", Map.of("data.pkl", java.util.Arrays.copyOf(m.array(), m.position())), false);
+        allocationOfFailure(CheckpointFormatException.class, () -> TorchCheckpoint.read(h),
+                "the result nests containers deeper than 1000 levels");
     }
 
     @Test

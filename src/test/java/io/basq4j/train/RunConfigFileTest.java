@@ -79,13 +79,18 @@ class RunConfigFileTest {
                 .startsWith(g + " is not valid JSON: "));
     }
 
+    /** A run directory whose config.json has {@code json} as the value of {@code field}. */
+    private Path runWith(String field, String json) throws Exception {
+        Path run = tmp.resolve("run");
+        Files.createDirectories(run);
+        Files.move(write(field, json), run.resolve("config.json"));
+        return run;
+    }
+
     /** A later step reads the run's config.json: a bad value there ends in the same one line. */
     @Test
     void aLaterStepOnABadConfigJsonSaysWhichSetting() throws Exception {
-        Path run = tmp.resolve("run");
-        Files.createDirectories(run);
-        Path f = write("population", "2.5");
-        Files.move(f, run.resolve("config.json"));
+        Path run = runWith("population", "2.5");
         Cli.Result r = Cli.run("search", "--run", run.toString());
         assertEquals(1, r.rc(), r.toString());
         assertEquals("error: " + run.resolve("config.json") + ": setting 'population' must be a whole number from "
@@ -95,10 +100,7 @@ class RunConfigFileTest {
     /** A value out of range in config.json (threads of a larger machine) is named, and a flag can override it. */
     @Test
     void aFlagOverridesAnOutOfRangeValueOfConfigJson() throws Exception {
-        Path run = tmp.resolve("run");
-        Files.createDirectories(run);
-        Path f = write("threads", "100000");
-        Files.move(f, run.resolve("config.json"));
+        Path run = runWith("threads", "100000");
         Cli.Result r = Cli.run("search", "--run", run.toString());
         assertEquals(1, r.rc(), r.toString());
         assertTrue(r.errors().get(0).startsWith("error: " + run.resolve("config.json") + ": threads (--threads) 100000 "
