@@ -42,6 +42,7 @@ public final class Main implements Runnable {
     /** The configured picocli command line (subcommands, error handling). */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionStrategy(OptionRangeCheck.strategy());
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (debug()) {
                 ex.printStackTrace();

@@ -71,7 +71,10 @@ public final class Finetuning {
                         losses.add(loss, i); // read once per epoch, for the log line
                         Autograd.backward(loss);
                     }
-                    GradClip.clipNorm(params, c.gradClip);
+                    double gradNorm = GradClip.clipNorm(params, c.gradClip);
+                    NonFiniteException.check("finetuning", losses, gradNorm, "fold " + fold + " epoch " + (e + 1)
+                            + " batch " + (i + 1), "a learning rate too large is the usual cause: lower --finetune-lr "
+                            + "(now " + c.finetuneLr + ")");
                     sgd.step(rate);
                     sgd.zeroGrad();
                 }

@@ -27,6 +27,14 @@ public final class LossMeter implements AutoCloseable {
         pendingSteps.add(step);
     }
 
+    /** The loss added last, read now (NaN when none is kept). */
+    public double latest() {
+        if (!pending.isEmpty()) {
+            return pending.get(pending.size() - 1).item();
+        }
+        return values.isEmpty() ? Double.NaN : values.get(values.size() - 1);
+    }
+
     /** Losses added since the last {@link #mean}. */
     public int count() {
         return pending.size() + values.size();
@@ -53,6 +61,21 @@ public final class LossMeter implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * Reads the losses kept so far (checked as {@link #check} does when {@code where} is given)
+     * and hands them over in step order; the meter starts a new window.
+     */
+    public double[] drain(LongFunction<String> where) {
+        check(where);
+        double[] out = new double[values.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = values.get(i);
+        }
+        values.clear();
+        steps.clear();
+        return out;
     }
 
     /**

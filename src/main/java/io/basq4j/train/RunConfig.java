@@ -189,8 +189,9 @@ public final class RunConfig {
         return new Evolution.Settings(population, parents, mutations, crossovers, mutationProb, generations);
     }
 
-    /** Checks cross-field constraints; throws with a message naming the setting. */
+    /** Checks every value's range ({@link SettingRanges}) and cross-field constraints; throws with a message naming the setting. */
     public void validate() {
+        SettingRanges.check(this, null);
         if (!List.of("fashion", "imagefolder", "synthetic").contains(dataset)) {
             throw new IllegalArgumentException("unknown dataset '" + dataset + "' (valid: fashion, imagefolder, synthetic)");
         }

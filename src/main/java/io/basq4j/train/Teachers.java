@@ -239,7 +239,9 @@ public final class Teachers {
                     losses.add(loss, it); // read when a log line needs it
                     Autograd.backward(loss);
                 }
-                GradClip.clipNorm(params, c.gradClip);
+                double gradNorm = GradClip.clipNorm(params, c.gradClip);
+                NonFiniteException.check("full-precision training", losses, gradNorm, "iteration " + (it + 1),
+                        "a learning rate too large for this network is the usual cause");
                 adam.step(lr.at(it));
                 adam.zeroGrad();
                 if ((it + 1) % c.logEvery == 0 || it + 1 == total) {

@@ -55,6 +55,7 @@ class ModelsCommandTest {
         assertEquals(1, err.lines().count(), err);
         r = CliRun.main("models", "--bits", "1");
         assertEquals(2, r[0]);
-        assertTrue(((String) r[2]).contains("bits 1 outside [2, 4]"), (String) r[2]);
+        assertTrue(((String) r[2]).contains("--bits 1 is outside the valid range: a whole number from 2 to 4"),
+                (String) r[2]);
     }
 }
