@@ -23,9 +23,13 @@ public final class SyntheticImages implements Dataset {
     private final float mean;
     private final float std;
 
+    /** The default normalization of every channel: {@code (x - 0.5) / 0.25}. */
+    public static final float DEFAULT_MEAN = 0.5f;
+    public static final float DEFAULT_STD = 0.25f;
+
     /** {@code size} examples of {@code channels x height x width}, noise 0.1, normalized with mean 0.5, std 0.25. */
     public SyntheticImages(int size, int classes, int channels, int height, int width, long seed) {
-        this(size, classes, channels, height, width, seed, 0.1f, 0.5f, 0.25f);
+        this(size, classes, channels, height, width, seed, 0.1f, DEFAULT_MEAN, DEFAULT_STD);
     }
 
     public SyntheticImages(int size, int classes, int channels, int height, int width, long seed, float noise,

@@ -48,6 +48,12 @@ public interface GraphWriter<T> {
      */
     T avgPool(T x, int kernel, int stride, int padBottom, int padRight);
 
+    /**
+     * Repeats an axis of size 1 to size {@code h} (height) or {@code w} (width); an axis that
+     * already has that size stays as it is.
+     */
+    T broadcast(T x, int h, int w);
+
     /** Max pooling with {@code pad} on every side (padding never wins). */
     T maxPool(T x, int kernel, int stride, int pad);
 

@@ -9,6 +9,8 @@ import io.basq4j.train.DataSources;
 import io.basq4j.train.Finetuning;
 import io.basq4j.train.RunConfig;
 import io.basq4j.train.RunLog;
+import io.basq4j.train.Teacher;
+import io.basq4j.train.Teachers;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,7 +31,8 @@ public final class FinetuneStep {
         long t0 = System.nanoTime();
         List<Finetuning.FoldResult> out = new ArrayList<>();
         try (KFoldSearch.ValidationSet val = new KFoldSearch.ValidationSet(c);
-                DataLoader train = trainLoader(c)) {
+                DataLoader train = trainLoader(c);
+                Teacher teacher = openTeacher(c, runDir, log)) {
             KFoldSearch.Result search;
             int units;
             int branches;
@@ -43,9 +46,9 @@ public final class FinetuneStep {
                         search.archs().size(), c.folds);
             }
             Folds folds = new Folds(val.batches(), search.archs().size());
-            log.info("finetuning %d architectures: %d epochs of %s batches, lr %.3g, SGD Nesterov %.2f",
+            log.info("finetuning %d architectures: %d epochs of %s batches, lr %.3g, SGD Nesterov %.2f, %s",
                     search.archs().size(), c.finetuneEpochs, c.finetuneBatches > 0 ? c.finetuneBatches : "all",
-                    c.finetuneLr, c.finetuneMomentum);
+                    c.finetuneLr, c.finetuneMomentum, teacher != null ? "distillation loss" : "cross-entropy");
             for (int f = 0; f < search.archs().size(); f++) {
                 int[] outside = folds.complement(f);
                 int[] arch = search.archs().get(f);
@@ -54,7 +57,7 @@ public final class FinetuneStep {
                     log.info("fold %d: %s  full acc before finetuning %.2f%%", f,
                             java.util.Arrays.toString(arch), before);
                     out.add(Finetuning.run(c, f, arch, model, train, (m, a) -> fullAccuracy(m, a, val, outside),
-                            before, log));
+                            before, teacher, log));
                 }
             }
         }
@@ -64,6 +67,11 @@ public final class FinetuneStep {
                 .collect(Collectors.joining(" ")));
         log.plain(String.format(Locale.ROOT, "mean %.2f", mean));
         return new Result(out, mean, secs);
+    }
+
+    /** The teacher step 3 distils from (null: cross-entropy, the default; see {@link Finetuning}). */
+    public static Teacher openTeacher(RunConfig c, Path runDir, RunLog log) {
+        return Teachers.usedInFinetuning(c) ? Teachers.open(c, runDir, log) : null;
     }
 
     /** The training batches step 3 draws from (shuffled with the run's seed). */

@@ -1,5 +1,6 @@
 package io.basq4j.pipeline;
 
+import io.basq4j.io.AtomicFiles;
 import io.basq4j.io.JsonFiles;
 import io.basq4j.search.KFoldSearch;
 import io.basq4j.train.Finetuning;
@@ -11,10 +12,7 @@ import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -86,13 +84,11 @@ public final class Results {
         drawFolds(g, search, finetune, 660, 40, 500, 350);
         g.dispose();
         Path file = runDir.resolve(CHART_FILE);
-        try {
-            Path tmp = runDir.resolve(CHART_FILE + ".tmp");
-            ImageIO.write(img, "png", tmp.toFile());
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
-        }
+        AtomicFiles.write(file, out -> {
+            if (!ImageIO.write(img, "png", out)) {
+                throw new IOException("no PNG writer");
+            }
+        });
     }
 
     private static void axes(Graphics2D g, int x, int y, int w, int h, String title) {

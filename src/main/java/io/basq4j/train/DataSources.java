@@ -3,6 +3,7 @@ package io.basq4j.train;
 import io.basq4j.data.Dataset;
 import io.basq4j.data.FashionMnist;
 import io.basq4j.data.ImageFolder;
+import io.basq4j.data.Normalization;
 import io.basq4j.data.Subset;
 import io.basq4j.data.SyntheticImages;
 import java.nio.file.Path;
@@ -42,6 +43,21 @@ public final class DataSources {
             d = Subset.first(d, c.valLimit);
         }
         return checkShape(c, d);
+    }
+
+    /**
+     * The normalization the data comes with (the data sets' defaults): Fashion-MNIST's mean and std,
+     * ImageNet's for an image folder, 0.5/0.25 for the synthetic set. A teacher that expects
+     * another one gets its own ({@link Teacher}).
+     */
+    public static Normalization normalization(RunConfig c) {
+        return switch (c.dataset) {
+            case "fashion" -> Normalization.uniform(1, FashionMnist.DEFAULT_MEAN, FashionMnist.DEFAULT_STD);
+            case "imagefolder" -> Normalization.IMAGENET;
+            case "synthetic" -> Normalization.uniform(c.inChannels, SyntheticImages.DEFAULT_MEAN,
+                    SyntheticImages.DEFAULT_STD);
+            default -> throw new IllegalArgumentException("unknown dataset " + c.dataset);
+        };
     }
 
     private static Dataset synthetic(RunConfig c, int size, long seed) {

@@ -18,6 +18,11 @@ import java.util.function.ToDoubleBiFunction;
  * epoch, gradient norm clipped; only biases and clip bounds learn. After each epoch the fold's
  * full accuracy is measured; the result is the best of the accuracy before finetuning and after
  * each epoch.
+ *
+ * <p>Loss: cross-entropy on labels, as SPEC 7 says and as the reference's {@code 03finetune.py}
+ * computes ({@code loss = criterion(logits_student, target)}; the script loads its
+ * {@code --teacher resnet50} and hands it to the training loop, which does not use it). Given a
+ * teacher ({@code finetuneLoss = kd}), the distillation loss of SPEC 5 against it instead.
  */
 public final class Finetuning {
     /** One fold's finetuning: accuracy before, after each epoch, and the best. */
@@ -33,6 +38,15 @@ public final class Finetuning {
      */
     public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
             ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, RunLog log) {
+        return run(c, fold, arch, model, train, fullAccuracy, before, null, log);
+    }
+
+    /**
+     * As {@link #run(RunConfig, int, int[], Supernet, DataLoader, ToDoubleBiFunction, double, RunLog)},
+     * distilling from {@code teacher} (SPEC 5's loss) when it is not null.
+     */
+    public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
+            ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, Teacher teacher, RunLog log) {
         Device dev = c.device();
         model.checkSelection(arch);
         int perEpoch = c.finetuneBatches > 0 ? c.finetuneBatches : train.batches();
@@ -40,22 +54,27 @@ public final class Finetuning {
         List<Tensor> params = Training.trainable(model);
         List<Double> accs = new ArrayList<>();
         double best = before;
-        try (Sgd sgd = new Sgd(Training.finetuneGroups(model, c.l2), c.finetuneMomentum, true)) {
+        try (Sgd sgd = new Sgd(Training.finetuneGroups(model, c.l2), c.finetuneMomentum, true);
+                LossMeter losses = new LossMeter()) {
             Training.BatchStream data = new Training.BatchStream(train, 0);
             for (int e = 0; e < c.finetuneEpochs; e++) {
                 model.train();
                 double rate = lr.at(e);
-                double lossSum = 0;
                 for (int i = 0; i < perEpoch; i++) {
                     Batch b = data.next();
                     model.dropout().setOffset(((long) e * perEpoch + i) << 32);
                     try (Scope s = Scope.open()) {
-                        Tensor loss = F.crossEntropy(model.forward(Training.images(b, dev), arch),
-                                Training.labels(b, dev));
-                        lossSum += loss.item();
+                        Tensor x = Training.images(b, dev);
+                        Tensor logits = model.forward(x, arch);
+                        Tensor loss = teacher != null ? F.kdLoss(logits, teacher.logits(x))
+                                : F.crossEntropy(logits, Training.labels(b, dev));
+                        losses.add(loss, i); // read once per epoch, for the log line
                         Autograd.backward(loss);
                     }
-                    GradClip.clipNorm(params, c.gradClip);
+                    double gradNorm = GradClip.clipNorm(params, c.gradClip);
+                    NonFiniteException.check("finetuning", losses, gradNorm, "fold " + fold + " epoch " + (e + 1)
+                            + " batch " + (i + 1), "a learning rate too large is the usual cause: lower --finetune-lr "
+                            + "(now " + c.finetuneLr + ")");
                     sgd.step(rate);
                     sgd.zeroGrad();
                 }
@@ -64,7 +83,7 @@ public final class Finetuning {
                 accs.add(acc);
                 best = Math.max(best, acc);
                 log.info("finetune fold %d  epoch %d/%d  lr %.3g  loss %.4f  full acc %.2f%%", fold, e + 1,
-                        c.finetuneEpochs, rate, lossSum / perEpoch, acc);
+                        c.finetuneEpochs, rate, losses.mean(null), acc);
             }
         }
         return new FoldResult(fold, arch, before, accs, best);

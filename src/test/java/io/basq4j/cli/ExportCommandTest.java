@@ -46,7 +46,7 @@ class ExportCommandTest {
     @Test
     void exportsAndSaysWhatItWrote() throws IOException {
         Path out = dir.resolve("sub").resolve("m.onnx");
-        Object[] r = ParityTest.main("export", model.toString(), "--format", "onnx", "--out", out.toString());
+        Object[] r = CliRun.main("export", model.toString(), "--format", "onnx", "--out", out.toString());
         assertEquals(0, r[0], (String) r[2]);
         List<String> lines = ((String) r[1]).lines().toList();
         ModelProto m = ModelProto.parseFrom(Files.readAllBytes(out));
@@ -58,7 +58,7 @@ class ExportCommandTest {
         assertTrue(lines.get(4).startsWith("operators Add ") && lines.get(4).contains("QuantizeLinear "), lines.get(4));
         assertEquals(5, lines.size(), (String) r[1]);
         // the default output: beside the model, the format's extension
-        r = ParityTest.main("export", model.toString());
+        r = CliRun.main("export", model.toString());
         assertEquals(0, r[0], (String) r[2]);
         assertTrue(Files.isRegularFile(dir.resolve("model.onnx")));
         assertEquals(List.of("model.onnx", "model.safetensors", "sub"), files());
@@ -66,7 +66,7 @@ class ExportCommandTest {
 
     @Test
     void anUnknownFormatIsOneLineListingTheValidOnes() throws IOException {
-        Object[] r = ParityTest.main("export", model.toString(), "--format", "tflite", "--out",
+        Object[] r = CliRun.main("export", model.toString(), "--format", "tflite", "--out",
                 dir.resolve("m.tflite").toString());
         assertEquals(2, r[0]);
         String err = ((String) r[2]).trim();
@@ -84,23 +84,23 @@ class ExportCommandTest {
         Path junk = dir.resolve("notes.txt");
         Files.writeString(junk, "not a model");
         Path out = dir.resolve("out.onnx");
-        Object[] r = ParityTest.main("export", ck.toString(), "--out", out.toString());
+        Object[] r = CliRun.main("export", ck.toString(), "--out", out.toString());
         assertEquals(1, r[0]);
         String err = ((String) r[2]).trim();
         assertTrue(err.startsWith("error: " + ck + " is a supernet-final checkpoint, not a saved model"), err);
         assertEquals(1, err.lines().count(), err);
 
-        r = ParityTest.main("export", junk.toString(), "--out", out.toString());
+        r = CliRun.main("export", junk.toString(), "--out", out.toString());
         assertEquals(1, r[0]);
         err = ((String) r[2]).trim();
         assertTrue(err.startsWith("error: " + junk + " is not a basq4j model"), err);
         assertEquals(1, err.lines().count(), err);
 
-        r = ParityTest.main("export", dir.resolve("missing.safetensors").toString(), "--out", out.toString());
+        r = CliRun.main("export", dir.resolve("missing.safetensors").toString(), "--out", out.toString());
         assertEquals(1, r[0]);
         assertTrue(((String) r[2]).contains("does not exist"), (String) r[2]);
 
-        r = ParityTest.main("export", model.toString(), "--out", model.toString());
+        r = CliRun.main("export", model.toString(), "--out", model.toString());
         assertEquals(2, r[0]);
         assertTrue(((String) r[2]).contains("is the model itself"), (String) r[2]);
         assertEquals(List.of("model.safetensors", "notes.txt", "supernet.safetensors"), files());

@@ -45,7 +45,8 @@ import java.util.Map;
  *
  * <p>Batch norm is BatchNormalization with the running statistics (eps {@link BatchNorm2d#EPS}), the
  * flexible skip is Gather (tiling) or Pad/Reshape/ReduceSum/Reshape (folding), the skip pooling
- * AveragePool with the end padding counted, the classifier Gemm.
+ * AveragePool (at odd sizes with the end padding counted, or followed by Expand where basq4j
+ * broadcasts the floored pooling as the reference does), the classifier Gemm.
  */
 final class OnnxNetworkWriter implements GraphWriter<String> {
     static final String FREE_DIM = "batch";
@@ -317,6 +318,19 @@ final class OnnxNetworkWriter implements GraphWriter<String> {
                     intAttr("count_include_pad", 1));
         }
         return put(y, s[0], (s[1] + padBottom - kernel) / stride + 1, (s[2] + padRight - kernel) / stride + 1);
+    }
+
+    @Override
+    public String broadcast(String x, int h, int w) {
+        int[] s = shape(x);
+        if (s[1] == h && s[2] == w) {
+            return x;
+        }
+        if ((s[1] != h && s[1] != 1) || (s[2] != w && s[2] != 1)) {
+            throw new IllegalStateException("broadcast of " + Arrays.toString(s) + " to " + h + "x" + w);
+        }
+        String y = b.node("Expand", "skip_broadcast", List.of(x, b.int64Vector("shape_" + h + "x" + w, 1, 1, h, w)));
+        return put(y, s[0], h, w);
     }
 
     @Override
