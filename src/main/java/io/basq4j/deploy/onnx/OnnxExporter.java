@@ -10,23 +10,19 @@ import io.basq4j.deploy.onnx.proto.Onnx.NodeProto;
 import io.basq4j.deploy.onnx.proto.Onnx.OperatorSetIdProto;
 import io.basq4j.deploy.onnx.proto.Onnx.StringStringEntryProto;
 import io.basq4j.deploy.onnx.proto.Onnx.TensorProto;
+import io.basq4j.io.AtomicFiles;
 import io.basq4j.models.ModelConfig;
 import io.basq4j.models.Supernet;
 import io.basq4j.tensor.Scope;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Exports a basq4j network as a standard ONNX model (opset {@value #OPSET}, IR version
@@ -133,37 +129,17 @@ public final class OnnxExporter {
     }
 
     /**
-     * Writes {@code model} to {@code out} atomically (a temporary file beside it, then a rename:
-     * never a half-written file).
+     * Writes {@code model} to {@code out} whole or not at all (a temporary file beside it, then a
+     * rename: never a half-written file), creating its directory.
      */
     public static Summary write(ModelProto model, Path out) {
-        Path abs = out.toAbsolutePath();
-        Path dir = abs.getParent();
-        Path tmp = dir.resolve("." + abs.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong())
-                + ".tmp");
-        boolean moved = false;
         try {
+            Path dir = out.toAbsolutePath().getParent();
             Files.createDirectories(dir);
-            try (OutputStream os = Files.newOutputStream(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                model.writeTo(os);
-            }
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
-            moved = true;
-            return summary(model, out, Files.size(abs));
+            AtomicFiles.write(out, model::writeTo);
+            return summary(model, out, Files.size(out));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + out + ": " + e.getMessage(), e);
-        } finally {
-            if (!moved) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // nothing more to clean
-                }
-            }
         }
     }
 
