@@ -38,8 +38,8 @@ class OnnxExportAgreementTest {
      * by float noise (sums in another order: about 1e-6 of the logits), and now and then an
      * activation that float noise puts on the other side of a rounding boundary gets the neighbouring
      * code, which moves that image's logits by up to about 1% of their range (measured on these
-     * networks: 0.35% for MobileNet-v2, where the last unit's 1x1 map averages nothing out, 0.94%
-     * for ResNet-20). A wrong formula (a batch-norm epsilon, a skip's channel mapping or pooling, a
+     * networks over several trainings: 0.1% to 0.94%; in MobileNet-v2 the last unit's map is 1x1,
+     * so nothing averages such a code out). A wrong formula (a batch-norm epsilon, a skip's channel mapping or pooling, a
      * quantizer's range or step) moves the logits of most images, by far more than noise; so the
      * share of images within float noise ({@link Agreement#NOISE}, at least 98%) is asserted too.
      */
