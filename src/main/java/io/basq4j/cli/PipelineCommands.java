@@ -73,8 +73,8 @@ public final class PipelineCommands {
             return guarded(() -> {
                 RunConfig c = opts.config();
                 Path dir = opts.runDir(c);
-                Preflight.check(c, true, true);
                 Teachers.check(c);
+                Preflight.check(c, true, true);
                 RunState.checkStart(c, dir, resume, force);
                 try (RunLog log = opts.open(c, () -> startUnderLock(c, dir, resume, force))) {
                     SupernetTraining.run(c, dir, resume, log,
@@ -126,8 +126,8 @@ public final class PipelineCommands {
             return guarded(() -> {
                 RunConfig c = opts.config();
                 Path dir = opts.runDir(c);
-                Preflight.check(c, true, true);
                 Teachers.checkForFinetuning(c);
+                Preflight.check(c, true, true);
                 KFoldSearch.checkSupernet(c, dir);
                 if (!java.nio.file.Files.exists(dir.resolve(KFoldSearch.RESULT))) {
                     throw new IllegalArgumentException("no search result at " + dir.resolve(KFoldSearch.RESULT)
@@ -166,8 +166,8 @@ public final class PipelineCommands {
             return guarded(() -> {
                 RunConfig c = opts.config();
                 Path dir = opts.runDir(c);
-                Preflight.check(c, true, true);
                 Teachers.check(c);
+                Preflight.check(c, true, true);
                 RunState.checkStart(c, dir, resume, force);
                 try (RunLog log = opts.open(c, () -> startUnderLock(c, dir, resume, force))) {
                     long t0 = System.nanoTime();
@@ -244,10 +244,10 @@ public final class PipelineCommands {
                 if (count < 1) {
                     throw new IllegalArgumentException("--count must be at least 1, got " + count);
                 }
-                Preflight.check(c, finetune, true);
                 if (finetune) {
                     Teachers.checkForFinetuning(c);
                 }
+                Preflight.check(c, finetune, true);
                 KFoldSearch.checkSupernet(c, dir);
                 try (RunLog log = opts.open(c); KFoldSearch.ValidationSet val = new KFoldSearch.ValidationSet(c)) {
                     Random r = new Random(c.seed + 4242);

@@ -134,7 +134,8 @@ public final class SettingRanges {
             ints("--count", null, 1, 100_000, null),
             ints("--steps", null, 1, 1_000_000, null),
             ints("--warmup", null, 0, 1_000_000, null),
-            reals("--tolerance", null, 0, false, INF, false, null));
+            reals("--tolerance", null, 0, false, INF, false, null),
+            reals("--factor", null, 0, false, INF, false, null));
 
     private static final Map<String, Range> BY_OPTION = new LinkedHashMap<>();
     private static final Map<String, Range> BY_FIELD = new LinkedHashMap<>();
