@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
             PipelineCommands.Finetune.class, PipelineCommands.TrainFp.class, PipelineCommands.RandomArchs.class,
             ImportSupernetCommand.class,
             BenchCommand.class,
+            ExportCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec

@@ -73,6 +73,31 @@ final class SkipPool {
     }
 
     /**
+     * {@link #pool} told to a {@link GraphWriter}, with the same rules: plain s x s average
+     * pooling; at stride 2 where the reference runs on both axes (even sizes, 3), the floored 2 x 2
+     * pooling broadcast to the convolution's size; elsewhere the 2 x 2 windows with a zero
+     * row/column appended and counted in the mean, which is what the depthwise convolution computes.
+     */
+    static <T> T describe(GraphWriter<T> g, T x, int stride) {
+        if (stride == 1) {
+            return x;
+        }
+        int[] s = g.shape(x);
+        int h = s[1];
+        int w = s[2];
+        if (h % stride == 0 && w % stride == 0) {
+            return g.avgPool(x, stride, stride, 0, 0);
+        }
+        if (stride != 2) {
+            throw new IllegalArgumentException("stride " + stride + " skip on a " + h + "x" + w + " map");
+        }
+        if (referenceRuns(h) && referenceRuns(w)) {
+            return g.broadcast(g.avgPool(x, 2, 2, 0, 0), (h + 1) / 2, (w + 1) / 2);
+        }
+        return g.avgPool(x, 2, 2, h % 2, w % 2);
+    }
+
+    /**
      * Broadcasts p [N, C, hp, wp] to [N, C, ho, wo] where each of hp, wp is either the target size
      * or 1 (then repeated), as a fixed 0/1 matrix applied to each channel's plane (exact in the
      * forward; the backward sums the repeated positions).
