@@ -27,9 +27,9 @@ import java.util.TreeMap;
 /**
  * Exports a basq4j network as a standard ONNX model (opset {@value #OPSET}, IR version
  * {@value #IR_VERSION}) in the QCDQ form of quantized models: every quantized activation is
- * QuantizeLinear -> Clip -> DequantizeLinear, every quantized convolution's weights are int8
- * integer codes -> Clip -> DequantizeLinear with one scale per output channel, so that the codes
- * (three values at 2 bits) stand in the file as they are. Batch norm (running statistics), ReLU,
+ * QuantizeLinear -> Clip -> DequantizeLinear, and so is every quantized convolution's weight
+ * (its quantized values code x scale as the constant, one scale per output channel, int8 codes),
+ * so that the codes (three values at 2 bits) are recovered exactly from the file. Batch norm (running statistics), ReLU,
  * the flexible skips with their pooling, the residual adds, global average pooling and the
  * classifier are plain ONNX operators; dropout is left out (evaluation). See
  * {@link OnnxNetworkWriter} for the operators and why they compute what basq4j's kernels compute.
@@ -96,8 +96,9 @@ public final class OnnxExporter {
             meta.put(PREPROCESSING, json(p));
         }
         meta.put("quantization", "QCDQ: activations QuantizeLinear->Clip->DequantizeLinear (uint8 codes clipped to "
-                + "[0, 2^bits-1], per tensor for the clip quantizers, per channel for LSQ); weights int8 codes "
-                + "->Clip(-(2^(bits-1)-1), 2^(bits-1)-1)->DequantizeLinear, per output channel");
+                + "[0, 2^bits-1], per tensor for the clip quantizers, per channel for LSQ); weights (code x scale) "
+                + "QuantizeLinear->Clip(-(2^(bits-1)-1), 2^(bits-1)-1)->DequantizeLinear, int8 codes per output "
+                + "channel");
 
         return model(graph, meta, "basq4j " + net.arch() + " w" + c.widthMultiplier() + ", " + c.bits()
                 + "-bit, selection " + Arrays.toString(selection));

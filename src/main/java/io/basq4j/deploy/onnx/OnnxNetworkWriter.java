@@ -31,10 +31,11 @@ import java.util.Map;
  * scale 1 and m = 0;</li>
  * <li>LSQ activation quantizer (SPEC 1.2): the same with the per-channel steps s[c] (axis 1) and
  * m = 2^bits - 1 (steps that are not positive: see {@link #lsqActivation});</li>
- * <li>LSQ weights (SPEC 1.3): the integer codes rint(clamp(w / s[o], -Qp, Qp)) as an int8 constant,
- * {@code -> Clip(-Qp, Qp) -> DequantizeLinear(s, 0:int8, axis 0)} (the weights are constants, so
- * the quantize step is done here, and the codes are in the file; negative steps: see
- * {@link #weightCodes});</li>
+ * <li>LSQ weights (SPEC 1.3): the quantized weights code x s[o] as a float constant (at most
+ * 2^bits - 1 values per output channel: three at 2 bits), with the codes
+ * rint(clamp(w / s[o], -Qp, Qp)), {@code -> QuantizeLinear(s, 0:int8, axis 0) -> Clip(-Qp, Qp)
+ * -> DequantizeLinear(s, 0:int8, axis 0)}, so that the integer codes are recovered exactly from
+ * the file (negative steps: see {@link #weightCodes});</li>
  * </ul>
  *
  * Why this is the kernels' arithmetic: QuantizeLinear computes {@code saturate(round(x / scale))}
@@ -117,11 +118,14 @@ final class OnnxNetworkWriter implements GraphWriter<String> {
             float[] s = conv.quantizer().step().tensor().toFloatArray();
             requireFinite(s, n + ".w_quantize.s");
             byte[] codes = weightCodes(w, s, qp);
-            String codesName = b.int8s(n + ".weight_codes", codes, dims);
+            float[] scales = weightScales(s);
+            String quantized = b.floats(n + ".weight_quantized", dequantized(codes, scales), dims);
+            String scale = b.floats(n + ".w_quantize.s", scales, cout);
+            String zero = b.int8s(n + ".w_quantize.zero_point", new byte[cout], cout);
+            String codesName = b.node("QuantizeLinear", n + ".weight_codes", List.of(quantized, scale, zero),
+                    intAttr("axis", 0));
             String clipped = b.node("Clip", n + ".weight_codes/clip",
                     List.of(codesName, b.int8Scalar(-qp), b.int8Scalar(qp)));
-            String scale = b.floats(n + ".w_quantize.s", weightScales(s), cout);
-            String zero = b.int8s(n + ".w_quantize.zero_point", new byte[cout], cout);
             wn = b.node("DequantizeLinear", n + ".weight", List.of(clipped, scale, zero), intAttr("axis", 0));
         } else {
             wn = b.floats(n + ".weight", w, dims);
@@ -151,6 +155,20 @@ final class OnnxNetworkWriter implements GraphWriter<String> {
             codes[i] = (byte) Math.rint(Math.min(Math.max(v, -qp), qp));
         }
         return codes;
+    }
+
+    /**
+     * The quantized weights code x scale, one scale per output channel: bit for bit what the LSQ
+     * kernel gives, and read back exactly as the codes by QuantizeLinear (|code| <= 7, so
+     * code x scale / scale rounds to code).
+     */
+    static float[] dequantized(byte[] codes, float[] scales) {
+        int per = codes.length / scales.length;
+        float[] out = new float[codes.length];
+        for (int i = 0; i < codes.length; i++) {
+            out[i] = codes[i] * scales[i / per];
+        }
+        return out;
     }
 
     /** The positive dequantization scales of LSQ weight steps: |s|, and 1 for a zero step (whose codes are 0). */

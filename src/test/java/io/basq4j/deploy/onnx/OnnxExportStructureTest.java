@@ -87,8 +87,12 @@ class OnnxExportStructureTest {
                 assertEquals(argmax(want, i), argmax(got, i), "top-1 of input " + i);
             }
             assertTrue(worst <= 1e-4 * scale, "worst " + worst + " of " + scale);
-            assertEquals(weightQuant ? net.quantizedConvs().size() : 0, ops.getOrDefault("Clip", 0)
-                    - ops.getOrDefault("QuantizeLinear", 0), "one Clip per quantized weight");
+            // every quantizer, of an activation or of a weight, is one QuantizeLinear -> Clip -> DequantizeLinear
+            assertEquals(ops.getOrDefault("QuantizeLinear", 0), ops.getOrDefault("Clip", 0), "one Clip per Q");
+            assertEquals(ops.getOrDefault("QuantizeLinear", 0), ops.getOrDefault("DequantizeLinear", 0), "one DQ per Q");
+            assertEquals(net.activationQuantizers().size() + net.searchedUnits()
+                    + (weightQuant ? net.quantizedConvs().size() : 0), ops.getOrDefault("QuantizeLinear", 0),
+                    "one QCDQ per quantized activation and per quantized weight");
             assertEquals(lsq ? 2 : 0, ops.getOrDefault("Mul", 0), "the sign wrap of the one LSQ quantizer with a step <= 0");
         }
     }

@@ -19,8 +19,8 @@ import java.util.IdentityHashMap;
 import java.util.Map;
 
 /**
- * The weight codes of an exported model read back from the file (the int8 initializer and the
- * per-channel scale of its DequantizeLinear) against the quantized weights basq4j's LSQ kernel
+ * The weight codes of an exported model read back from the file (the quantized weights and the
+ * per-channel scale of their QuantizeLinear -> Clip -> DequantizeLinear) against the quantized weights basq4j's LSQ kernel
  * computes for the same network.
  */
 final class WeightCodes {
@@ -44,37 +44,54 @@ final class WeightCodes {
         int convs = 0;
         for (QConv2d conv : net.quantizedConvs()) {
             String n = names.get(conv);
-            TensorProto codes = inits.get(n + ".weight_codes");
+            TensorProto quantized = inits.get(n + ".weight_quantized");
             TensorProto scales = inits.get(n + ".w_quantize.s");
-            assertNotNull(codes, n + ": no codes in the file");
+            assertNotNull(quantized, n + ": no quantized weights in the file");
             assertNotNull(scales, n + ": no scales in the file");
-            assertEquals(TensorProto.DataType.INT8_VALUE, codes.getDataType(), n);
-            // the graph: codes -> Clip(-Qp, Qp) -> DequantizeLinear(scales, axis 0) -> the convolution
+            assertEquals(TensorProto.DataType.FLOAT_VALUE, quantized.getDataType(), n);
+            // the graph: weights -> QuantizeLinear(scales, axis 0) -> Clip(-Qp, Qp) -> DequantizeLinear(scales,
+            // axis 0) -> the convolution
             NodeProto dq = producers.get(n + ".weight");
             assertEquals("DequantizeLinear", dq.getOpType(), n);
             NodeProto clip = producers.get(dq.getInput(0));
             assertEquals("Clip", clip.getOpType(), n);
-            assertEquals(codes.getName(), clip.getInput(0), n);
+            NodeProto q = producers.get(clip.getInput(0));
+            assertEquals("QuantizeLinear", q.getOpType(), n);
+            assertEquals(quantized.getName(), q.getInput(0), n);
+            assertEquals(scales.getName(), q.getInput(1), n);
             assertEquals(scales.getName(), dq.getInput(1), n);
-            byte[] c = codes.getRawData().toByteArray();
-            float[] s = new float[scales.getRawData().size() / 4];
-            ByteBuffer.wrap(scales.getRawData().toByteArray()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(s);
+            float[] w = floats(quantized);
+            float[] s = floats(scales);
+            // the codes as QuantizeLinear recovers them: round half to even of w / s, which must be exact
+            int per = w.length / s.length;
+            byte[] c = new byte[w.length];
+            for (int i = 0; i < w.length; i++) {
+                float v = w[i] / s[i / per];
+                c[i] = (byte) Math.rint(v);
+                assertTrue(Math.abs(v - c[i]) < 1e-3f, n + " weight " + i + ": " + w[i] + " / " + s[i / per]
+                        + " is not an integer code");
+            }
             float[] want;
             try (Scope sc = Scope.open()) {
                 want = conv.effectiveWeight().toFloatArray();
             }
             assertEquals(want.length, c.length, n);
-            int per = c.length / s.length;
             for (int i = 0; i < c.length; i++) {
                 assertTrue(c[i] >= -qp && c[i] <= qp, n + ": code " + c[i] + " outside [-" + qp + ", " + qp + "]");
                 histogram[c[i] + qp]++;
-                assertTrue(c[i] * s[i / per] == want[i], n + " weight " + i + ": code " + c[i] + " x scale " + s[i / per]
+                assertTrue(w[i] == want[i] && c[i] * s[i / per] == want[i], n + " weight " + i + ": code " + c[i] + " x scale " + s[i / per]
                         + " = " + c[i] * s[i / per] + ", the LSQ kernel gives " + want[i]);
             }
             convs++;
         }
         assertTrue(convs > 0, "no quantized convolution");
         return histogram;
+    }
+
+    private static float[] floats(TensorProto t) {
+        float[] v = new float[t.getRawData().size() / 4];
+        ByteBuffer.wrap(t.getRawData().toByteArray()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(v);
+        return v;
     }
 
     private static void name(Module m, String prefix, Map<Module, String> out) {
