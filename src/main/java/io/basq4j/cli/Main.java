@@ -16,6 +16,7 @@ import picocli.CommandLine.Command;
             ImportSupernetCommand.class,
             ModelCommands.Evaluate.class, ModelCommands.Predict.class,
             BenchCommand.class,
+            ExportCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
@@ -43,6 +44,7 @@ public final class Main implements Runnable {
     /** The configured picocli command line (subcommands, error handling). */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionStrategy(OptionRangeCheck.strategy());
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (debug()) {
                 ex.printStackTrace();

@@ -2,6 +2,7 @@ package io.basq4j.cli;
 
 import io.basq4j.data.DataException;
 import io.basq4j.data.DataLoader;
+import io.basq4j.io.CheckpointFormatException;
 import io.basq4j.io.JsonFiles;
 import io.basq4j.models.Supernet;
 import io.basq4j.pipeline.FinetuneStep;
@@ -9,8 +10,12 @@ import io.basq4j.pipeline.Results;
 import io.basq4j.search.Architecture;
 import io.basq4j.search.KFoldSearch;
 import io.basq4j.train.Finetuning;
+import io.basq4j.train.NonFiniteException;
+import io.basq4j.train.Preflight;
 import io.basq4j.train.RunConfig;
+import io.basq4j.train.RunDirectory;
 import io.basq4j.train.RunLog;
+import io.basq4j.train.RunState;
 import io.basq4j.train.SupernetTraining;
 import io.basq4j.train.Teacher;
 import io.basq4j.train.Teachers;
@@ -36,7 +41,8 @@ public final class PipelineCommands {
     static int guarded(Callable<Integer> body) throws Exception {
         try {
             return body.call();
-        } catch (DataException | IllegalArgumentException | java.io.UncheckedIOException e) {
+        } catch (DataException | IllegalArgumentException | java.io.UncheckedIOException | NonFiniteException
+                | RunDirectory.BusyException | CheckpointFormatException e) {
             if (Main.debug()) {
                 e.printStackTrace();
             }
@@ -58,17 +64,32 @@ public final class PipelineCommands {
                 description = "stop after N iterations of this invocation, with a checkpoint to --resume from")
         Long maxIterations;
 
+        @Option(names = "--force", description = "start over on a run directory that holds a run (deletes its "
+                + "supernet, checkpoint, curve and later results)")
+        boolean force;
+
         @Override
         public Integer call() throws Exception {
             return guarded(() -> {
                 RunConfig c = opts.config();
+                Path dir = opts.runDir(c);
                 Teachers.check(c);
-                try (RunLog log = opts.open(c)) {
-                    SupernetTraining.run(c, opts.runDir(c), resume, log,
+                Preflight.check(c, true, true);
+                RunState.checkStart(c, dir, resume, force);
+                try (RunLog log = opts.open(c, () -> startUnderLock(c, dir, resume, force))) {
+                    SupernetTraining.run(c, dir, resume, log,
                             maxIterations == null ? Long.MAX_VALUE : maxIterations);
                 }
                 return 0;
             });
+        }
+    }
+
+    /** The start checks again, now that no other command can change the directory; then a forced start clears it. */
+    static void startUnderLock(RunConfig c, Path dir, boolean resume, boolean force) {
+        RunState.checkStart(c, dir, resume, force);
+        if (force) {
+            RunState.clear(dir);
         }
     }
 
@@ -83,6 +104,8 @@ public final class PipelineCommands {
         public Integer call() throws Exception {
             return guarded(() -> {
                 RunConfig c = opts.config();
+                Preflight.check(c, false, true);
+                KFoldSearch.checkSupernet(c, opts.runDir(c));
                 try (RunLog log = opts.open(c)) {
                     KFoldSearch.run(c, opts.runDir(c), log);
                 }
@@ -105,6 +128,12 @@ public final class PipelineCommands {
                 RunConfig c = opts.config();
                 Path dir = opts.runDir(c);
                 Teachers.checkForFinetuning(c);
+                Preflight.check(c, true, true);
+                KFoldSearch.checkSupernet(c, dir);
+                if (!java.nio.file.Files.exists(dir.resolve(KFoldSearch.RESULT))) {
+                    throw new IllegalArgumentException("no search result at " + dir.resolve(KFoldSearch.RESULT)
+                            + " (run 'search --run " + dir + "' first)");
+                }
                 try (RunLog log = opts.open(c)) {
                     FinetuneStep.Result ft = FinetuneStep.run(c, dir, log);
                     try (Supernet probe = KFoldSearch.loadSupernet(c, dir)) {
@@ -129,13 +158,19 @@ public final class PipelineCommands {
         @Option(names = "--resume", description = "continue supernet training from its last checkpoint")
         boolean resume;
 
+        @Option(names = "--force", description = "start over on a run directory that holds a run (deletes its "
+                + "supernet, checkpoint, curve and later results)")
+        boolean force;
+
         @Override
         public Integer call() throws Exception {
             return guarded(() -> {
                 RunConfig c = opts.config();
                 Path dir = opts.runDir(c);
                 Teachers.check(c);
-                try (RunLog log = opts.open(c)) {
+                Preflight.check(c, true, true);
+                RunState.checkStart(c, dir, resume, force);
+                try (RunLog log = opts.open(c, () -> startUnderLock(c, dir, resume, force))) {
                     long t0 = System.nanoTime();
                     log.info("BASQ pipeline, preset %s, run directory %s", c.preset, dir);
                     SupernetTraining.Result tr = SupernetTraining.run(c, dir, resume, log);
@@ -173,6 +208,7 @@ public final class PipelineCommands {
         public Integer call() throws Exception {
             return guarded(() -> {
                 RunConfig c = opts.config();
+                Preflight.check(c, true, true);
                 try (RunLog log = opts.open(c)) {
                     double acc = Teachers.train(c, opts.runDir(c).resolve(Teachers.FILE),
                             epochs != null ? epochs : c.teacherEpochs, log);
@@ -209,6 +245,8 @@ public final class PipelineCommands {
                 if (finetune) {
                     Teachers.checkForFinetuning(c);
                 }
+                Preflight.check(c, finetune, true);
+                KFoldSearch.checkSupernet(c, dir);
                 try (RunLog log = opts.open(c); KFoldSearch.ValidationSet val = new KFoldSearch.ValidationSet(c)) {
                     Random r = new Random(c.seed + 4242);
                     int[] all = new int[val.batches()];

@@ -20,7 +20,9 @@ import java.util.stream.Stream;
  * Classes are the folder names under {@code root/train} sorted (by {@link String#compareTo}, as
  * Python sorts), label = position; every split uses that list, and a class folder of another split
  * that train lacks is an error. Without a {@code train} folder the split's own folders are the
- * classes. Files of a class are in sorted order of their relative path.
+ * classes. A class folder without images is an error in the split that defines the classes (it
+ * would shift every later label), and holds no examples in another split. Files of a class are
+ * in sorted order of their relative path.
  *
  * <p>Transforms, as torchvision's on PIL images (see {@link Resample}):
  * <ul>
@@ -225,6 +227,7 @@ public final class ImageFolder implements Dataset {
                         + " (expected " + root + "/" + split + "/<class>/*.jpg)");
             }
             Path trainDir = root.resolve("train");
+            boolean definesClasses = !Files.isDirectory(trainDir) || split.equals("train");
             List<String> classes = classFolders(Files.isDirectory(trainDir) ? trainDir : splitDir);
             if (classes.isEmpty()) {
                 throw new DataException("no class folders in " + (Files.isDirectory(trainDir) ? trainDir : splitDir));
@@ -247,6 +250,10 @@ public final class ImageFolder implements Dataset {
                             .forEach(p -> names.add(splitDir.relativize(p).toString()));
                 } catch (IOException | java.io.UncheckedIOException e) {
                     throw new DataException("cannot list " + classDir + ": " + e.getMessage(), e);
+                }
+                if (names.isEmpty() && definesClasses) {
+                    throw new DataException("class folder " + classDir + " holds no images (*.jpg, *.jpeg, *.png); "
+                            + "every folder under " + splitDir + " is a class, so remove it or add images");
                 }
                 Collections.sort(names);
                 for (String n : names) {

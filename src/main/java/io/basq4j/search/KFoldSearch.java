@@ -4,7 +4,10 @@ import io.basq4j.data.Batch;
 import io.basq4j.data.DataLoader;
 import io.basq4j.data.Dataset;
 import io.basq4j.data.Folds;
+import com.fasterxml.jackson.databind.JsonNode;
 import io.basq4j.io.JsonFiles;
+import io.basq4j.io.SafeTensors;
+import io.basq4j.io.TensorData;
 import io.basq4j.models.Models;
 import io.basq4j.models.Supernet;
 import io.basq4j.tensor.Device;
@@ -12,8 +15,10 @@ import io.basq4j.tensor.Tensor;
 import io.basq4j.train.Checkpoint;
 import io.basq4j.train.DataSources;
 import io.basq4j.train.Evaluation;
+import io.basq4j.train.NonFiniteException;
 import io.basq4j.train.RunConfig;
 import io.basq4j.train.RunLog;
+import io.basq4j.train.RunState;
 import io.basq4j.train.SupernetTraining;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -45,15 +50,35 @@ public final class KFoldSearch {
     private KFoldSearch() {
     }
 
-    /** The supernet with its trained state, weights quantized as at the end of step 1, in eval mode. */
-    public static Supernet loadSupernet(RunConfig c, Path runDir) {
+    /**
+     * Checks, reading only its header, that the run's trained supernet exists and was trained
+     * with the model settings of {@code c}.
+     */
+    public static void checkSupernet(RunConfig c, Path runDir) {
+        Path file = requireSupernet(runDir);
+        try {
+            RunState.checkModelSettings(SafeTensors.readMetadata(file).get("config"), c, file);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read " + file + ": " + e.getMessage());
+        }
+    }
+
+    private static Path requireSupernet(Path runDir) {
         Path file = runDir.resolve(SupernetTraining.FINAL);
         if (!Files.exists(file)) {
             throw new IllegalArgumentException("no trained supernet at " + file + " (run 'train-supernet --run "
                     + runDir + "' first)");
         }
+        return file;
+    }
+
+    /** The supernet with its trained state, weights quantized as at the end of step 1, in eval mode. */
+    public static Supernet loadSupernet(RunConfig c, Path runDir) {
+        Path file = requireSupernet(runDir);
         Checkpoint ck = Checkpoint.load(file);
+        RunState.checkModelSettings(ck.meta("config", null), c, file);
         checkHeldOut(c, file, ck.meta("config", null), ck.meta("imported_from", null));
+        checkFinite(ck, file);
         Supernet model = Models.create(c.arch, c.modelConfig());
         try {
             ck.restoreModel(model);
@@ -94,6 +119,29 @@ public final class KFoldSearch {
                     + ", --val-split " + t.path("valSplit").asText("none")) + "; this run: protocol holdout, dataset "
                     + c.dataset + ", --val-split " + c.valSplit + "): train the supernet again, or pass "
                     + "--protocol reference");
+        }
+    }
+
+    /** A supernet holding NaN or infinite values comes from a diverged training: nothing it scores means anything. */
+    private static void checkFinite(Checkpoint ck, Path file) {
+        long bad = 0;
+        String first = null;
+        for (Map.Entry<String, TensorData> e : ck.modelState().entrySet()) {
+            if (e.getValue().dtype() != TensorData.DType.F32) {
+                continue;
+            }
+            for (float v : e.getValue().f32()) {
+                if (!Float.isFinite(v)) {
+                    bad++;
+                    if (first == null) {
+                        first = e.getKey();
+                    }
+                }
+            }
+        }
+        if (bad > 0) {
+            throw new NonFiniteException("the supernet " + file + " holds " + bad + " NaN or infinite values "
+                    + "(the first in " + first + "): its training diverged; train it again with a lower --lr");
         }
     }
 
@@ -174,12 +222,19 @@ public final class KFoldSearch {
 
     /** Memoized correct counts of (architecture, batch). */
     static final class Scorer {
-        private final Supernet model;
+        private final java.util.function.BiFunction<Tensor, int[], Tensor> forward;
         private final ValidationSet val;
         private final Map<Architecture, int[]> counts = new HashMap<>();
+        /** Architectures that gave a NaN or infinite logit on some example (counted as wrong). */
+        final java.util.Set<Architecture> nonFinite = new java.util.HashSet<>();
 
         Scorer(Supernet model, ValidationSet val) {
-            this.model = model;
+            this(model::forward, val);
+        }
+
+        /** {@code forward} maps (images, selection) to logits. */
+        Scorer(java.util.function.BiFunction<Tensor, int[], Tensor> forward, ValidationSet val) {
+            this.forward = forward;
             this.val = val;
         }
 
@@ -193,7 +248,12 @@ public final class KFoldSearch {
             int[] sel = a.genes();
             for (int b : batchIdx) {
                 if (cs[b] < 0) {
-                    cs[b] = Evaluation.correct(x -> model.forward(x, sel), val.images.get(b), val.labels.get(b));
+                    Evaluation.Counts n = Evaluation.counts(x -> forward.apply(x, sel), val.images.get(b),
+                            val.labels.get(b));
+                    cs[b] = n.correct();
+                    if (n.nonFinite() > 0) {
+                        nonFinite.add(a);
+                    }
                 }
                 correct += cs[b];
             }
@@ -227,12 +287,21 @@ public final class KFoldSearch {
                         total, fit, n, RunLog.duration((System.nanoTime() - tf) / 1e9 / gen
                                 * ((total - gen) + (long) (c.folds - fold - 1) * (total + 1)))));
                 double full = out.length == 0 ? r.fitness() : scorer.accuracy(r.best(), out);
+                if (scorer.nonFinite.contains(r.best())) {
+                    throw new NonFiniteException("the search stopped: fold " + f + "'s best architecture " + r.best()
+                            + " gives NaN or infinite logits on some validation examples; the supernet is numerically "
+                            + "broken: train it again with a lower --lr");
+                }
                 foldAccs.add(round2(r.fitness()));
                 fullAccs.add(round2(full));
                 archs.add(r.best().genes());
                 evaluated.add(r.evaluated());
                 log.info("fold %d: %s  fold acc %.2f%%  full acc %.2f%%  (%d architectures evaluated)", f, r.best(),
                         r.fitness(), full, r.evaluated());
+            }
+            if (!scorer.nonFinite.isEmpty()) {
+                log.info("%d architectures gave NaN or infinite logits on some validation examples; those examples "
+                        + "counted as wrong", scorer.nonFinite.size());
             }
             double secs = (System.nanoTime() - t0) / 1e9;
             Result res = new Result(foldAccs, fullAccs, archs, evaluated, secs);
@@ -276,31 +345,88 @@ public final class KFoldSearch {
         JsonFiles.writeAtomically(file, m);
     }
 
-    /** Reads a search result written by {@link #write}. */
-    @SuppressWarnings("unchecked")
+    /**
+     * Reads a search result written by {@link #write}, strictly: fold_accs and full_accs lists of
+     * finite numbers, archs a list of lists of whole numbers (each a branch index in [0, branches)
+     * over {@code units} units), all three of one length. Anything else ends in one line naming
+     * the file and the entry.
+     */
     public static Result read(Path file, int units, int branches) {
-        Map<String, Object> m;
+        JsonNode m;
         try {
-            m = JsonFiles.MAPPER.readValue(file.toFile(), Map.class);
+            m = JsonFiles.MAPPER.readTree(file.toFile());
         } catch (NoSuchFileException | java.io.FileNotFoundException e) {
             throw new IllegalArgumentException("no search result at " + file + " (run 'search' first)");
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalArgumentException("search result " + file + " is not valid JSON: "
+                    + e.getOriginalMessage().replaceAll("\\s+", " "));
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot read search result " + file + ": " + e.getMessage());
         }
-        try {
-            List<Double> fold = ((List<Number>) m.get("fold_accs")).stream().map(Number::doubleValue).toList();
-            List<Double> full = ((List<Number>) m.get("full_accs")).stream().map(Number::doubleValue).toList();
-            List<int[]> archs = new ArrayList<>();
-            for (List<Number> a : (List<List<Number>>) m.get("archs")) {
-                int[] g = a.stream().mapToInt(Number::intValue).toArray();
-                archs.add(Architecture.parse(java.util.Arrays.toString(g), units, branches).genes());
-            }
-            if (fold.size() != archs.size() || full.size() != archs.size()) {
-                throw new IllegalArgumentException("fold_accs, full_accs and archs differ in length");
-            }
-            return new Result(fold, full, archs, List.of(), 0);
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("search result " + file + " is malformed: " + e.getMessage());
+        if (m == null || !m.isObject()) {
+            throw malformed(file, "it is not a JSON object");
         }
+        List<Double> fold = accs(file, m, "fold_accs");
+        List<Double> full = accs(file, m, "full_accs");
+        JsonNode as = list(file, m, "archs");
+        List<int[]> archs = new ArrayList<>();
+        for (int i = 0; i < as.size(); i++) {
+            JsonNode a = as.get(i);
+            String where = "archs[" + i + "]";
+            if (!a.isArray() || a.size() != units) {
+                throw malformed(file, where + " must be a list of " + units + " branch indices, got " + brief(a));
+            }
+            int[] g = new int[units];
+            for (int j = 0; j < units; j++) {
+                JsonNode x = a.get(j);
+                if (!x.isIntegralNumber() || !x.canConvertToInt() || x.intValue() < 0 || x.intValue() >= branches) {
+                    throw malformed(file, where + "[" + j + "] must be a whole number from 0 to " + (branches - 1)
+                            + ", got " + brief(x));
+                }
+                g[j] = x.intValue();
+            }
+            archs.add(g);
+        }
+        if (fold.size() != archs.size() || full.size() != archs.size()) {
+            throw malformed(file, "fold_accs, full_accs and archs differ in length (" + fold.size() + ", "
+                    + full.size() + ", " + archs.size() + ")");
+        }
+        if (archs.isEmpty()) {
+            throw malformed(file, "it holds no architecture");
+        }
+        return new Result(fold, full, archs, List.of(), 0);
+    }
+
+    private static JsonNode list(Path file, JsonNode m, String key) {
+        JsonNode v = m.get(key);
+        if (v == null) {
+            throw malformed(file, "'" + key + "' is missing");
+        }
+        if (!v.isArray()) {
+            throw malformed(file, "'" + key + "' must be a list, got " + brief(v));
+        }
+        return v;
+    }
+
+    private static List<Double> accs(Path file, JsonNode m, String key) {
+        JsonNode v = list(file, m, key);
+        List<Double> out = new ArrayList<>();
+        for (int i = 0; i < v.size(); i++) {
+            JsonNode x = v.get(i);
+            if (!x.isNumber() || !(x.doubleValue() >= 0 && x.doubleValue() <= 100)) {
+                throw malformed(file, key + "[" + i + "] must be an accuracy from 0 to 100, got " + brief(x));
+            }
+            out.add(x.doubleValue());
+        }
+        return out;
+    }
+
+    private static IllegalArgumentException malformed(Path file, String what) {
+        return new IllegalArgumentException("search result " + file + " is malformed: " + what);
+    }
+
+    private static String brief(JsonNode n) {
+        String s = n.toString();
+        return s.length() <= 60 ? s : s.substring(0, 57) + "...";
     }
 }

@@ -86,12 +86,12 @@ public final class Finetuning {
         int chosen = 0;
         model.eval();
         onBest.improved(model, 0, before);
-        try (Sgd sgd = new Sgd(Training.finetuneGroups(model, c.l2), c.finetuneMomentum, true)) {
+        try (Sgd sgd = new Sgd(Training.finetuneGroups(model, c.l2), c.finetuneMomentum, true);
+                LossMeter losses = new LossMeter()) {
             Training.BatchStream data = new Training.BatchStream(train, 0);
             for (int e = 0; e < c.finetuneEpochs; e++) {
                 model.train();
                 double rate = lr.at(e);
-                double lossSum = 0;
                 for (int i = 0; i < perEpoch; i++) {
                     Batch b = data.next();
                     model.dropout().setOffset(((long) e * perEpoch + i) << 32);
@@ -100,10 +100,13 @@ public final class Finetuning {
                         Tensor logits = model.forward(x, arch);
                         Tensor loss = teacher != null ? F.kdLoss(logits, teacher.logits(x))
                                 : F.crossEntropy(logits, Training.labels(b, dev));
-                        lossSum += loss.item();
+                        losses.add(loss, i); // read once per epoch, for the log line
                         Autograd.backward(loss);
                     }
-                    GradClip.clipNorm(params, c.gradClip);
+                    double gradNorm = GradClip.clipNorm(params, c.gradClip);
+                    NonFiniteException.check("finetuning", losses, gradNorm, "fold " + fold + " epoch " + (e + 1)
+                            + " batch " + (i + 1), "a learning rate too large is the usual cause: lower --finetune-lr "
+                            + "(now " + c.finetuneLr + ")");
                     sgd.step(rate);
                     sgd.zeroGrad();
                 }
@@ -116,7 +119,7 @@ public final class Finetuning {
                     onBest.improved(model, chosen, acc);
                 }
                 log.info("finetune fold %d  epoch %d/%d  lr %.3g  loss %.4f  full acc %.2f%%", fold, e + 1,
-                        c.finetuneEpochs, rate, lossSum / perEpoch, acc);
+                        c.finetuneEpochs, rate, losses.mean(null), acc);
             }
         }
         return new FoldResult(fold, arch, before, accs, best, chosen);

@@ -3,6 +3,7 @@ package io.basq4j.train;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import io.basq4j.models.ModelConfig;
 import io.basq4j.search.Evolution;
+import io.basq4j.tensor.CudaMath;
 import io.basq4j.tensor.Device;
 import java.util.Arrays;
 import java.util.List;
@@ -96,6 +97,11 @@ public final class RunConfig {
     public long seed = 1;
     public String device = "cpu";
     public int threads;
+    /**
+     * TF32 tensor cores for CUDA convolutions (io.basq4j.tensor.CudaMath): auto (while training,
+     * as the reference; not in the search's fitness evaluation nor any accuracy), on, off.
+     */
+    public String tf32 = "auto";
 
     /** The named preset; flags then override single fields. */
     public static RunConfig preset(String name) {
@@ -199,12 +205,18 @@ public final class RunConfig {
     }
 
     @JsonIgnore
+    public CudaMath.Tf32 tf32Mode() {
+        return CudaMath.Tf32.parse(tf32);
+    }
+
+    @JsonIgnore
     public Evolution.Settings evolution() {
         return new Evolution.Settings(population, parents, mutations, crossovers, mutationProb, generations);
     }
 
-    /** Checks cross-field constraints; throws with a message naming the setting. */
+    /** Checks every value's range ({@link SettingRanges}) and cross-field constraints; throws with a message naming the setting. */
     public void validate() {
+        SettingRanges.check(this, null);
         if (!List.of("fashion", "imagefolder", "synthetic").contains(dataset)) {
             throw new IllegalArgumentException("unknown dataset '" + dataset + "' (valid: fashion, imagefolder, synthetic)");
         }
@@ -240,5 +252,6 @@ public final class RunConfig {
         }
         evolution();
         modelConfig();
+        tf32Mode();
     }
 }

@@ -222,7 +222,8 @@ public final class Teachers {
         try (DataLoader loader = DataLoader.builder(trainSet).batchSize(c.batch).shuffle(true).dropLast(true)
                 .seed(c.seed + 101).workers(c.workers).build();
                 MobileNetV2 model = new MobileNetV2(c.modelConfig());
-                Adam adam = new Adam(Training.plainGroups(model, 0))) {
+                Adam adam = new Adam(Training.plainGroups(model, 0));
+                LossMeter losses = new LossMeter()) {
             long total = (long) epochs * loader.batches();
             log.info("full-precision MobileNet-v2: %d epochs (%d iterations) on %s", epochs, total, trainSet.describe());
             CosineSchedule lr = new CosineSchedule(c.teacherLr, total);
@@ -230,24 +231,24 @@ public final class Teachers {
             Training.BatchStream data = new Training.BatchStream(loader, 0);
             model.train();
             long t0 = System.nanoTime();
-            double lossSum = 0;
             for (long it = 0; it < total; it++) {
                 Batch b = data.next();
                 model.dropout().setOffset(it << 32);
                 try (Scope s = Scope.open()) {
                     Tensor loss = F.crossEntropy(model.forward(Training.images(b, dev)), Training.labels(b, dev));
-                    lossSum += loss.item();
+                    losses.add(loss, it); // read when a log line needs it
                     Autograd.backward(loss);
                 }
-                GradClip.clipNorm(params, c.gradClip);
+                double gradNorm = GradClip.clipNorm(params, c.gradClip);
+                NonFiniteException.check("full-precision training", losses, gradNorm, "iteration " + (it + 1),
+                        "a learning rate too large for this network is the usual cause");
                 adam.step(lr.at(it));
                 adam.zeroGrad();
                 if ((it + 1) % c.logEvery == 0 || it + 1 == total) {
                     double secs = (System.nanoTime() - t0) / 1e9;
                     log.info("fp  iter %d/%d  loss %.4f  %.0f img/s  ETA %s", it + 1, total,
-                            lossSum / ((it % c.logEvery) + 1), (it + 1) * c.batch / secs,
+                            losses.mean(null), (it + 1) * c.batch / secs,
                             RunLog.duration(secs / (it + 1) * (total - it - 1)));
-                    lossSum = 0;
                 }
             }
             Checkpoint.save(file, model, null, Map.of("kind", TEACHER_KIND, "model",
