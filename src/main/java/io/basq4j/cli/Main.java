@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
             PipelineCommands.Pipeline.class, PipelineCommands.TrainSupernet.class, PipelineCommands.Search.class,
             PipelineCommands.Finetune.class, PipelineCommands.TrainFp.class, PipelineCommands.RandomArchs.class,
             ImportSupernetCommand.class,
+            ModelCommands.Evaluate.class, ModelCommands.Predict.class,
             BenchCommand.class,
             ExportCommand.class,
             CommandLine.HelpCommand.class})

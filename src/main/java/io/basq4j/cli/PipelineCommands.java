@@ -116,7 +116,8 @@ public final class PipelineCommands {
 
     @Command(name = "finetune", mixinStandardHelpOptions = true,
             description = "Step 3 (SPEC 7): finetune each fold's architecture of <run>/search.json from the supernet; "
-                    + "prints the finetuned accuracies and their mean, writes <run>/results.json.")
+                    + "saves each fold's network (<run>/models/fold-<k>.safetensors) and the chosen one "
+                    + "(<run>/models/model.safetensors), evaluates them on the test set, writes <run>/results.json.")
     public static final class Finetune implements Callable<Integer> {
         @Mixin
         RunOptions opts;
@@ -184,12 +185,9 @@ public final class PipelineCommands {
                     Results.chart(dir, tr.curve(), s, ft);
                     log.plain("");
                     KFoldSearch.print(s, log);
-                    log.plain("finetuned_accs " + ft.folds().stream()
-                            .map(r -> String.format(Locale.ROOT, "%.2f", r.best()))
-                            .reduce((a, b) -> a + " " + b).orElse(""));
-                    log.plain(String.format(Locale.ROOT, "mean %.2f", ft.mean()));
-                    log.info("done in %s: %s, %s", RunLog.duration(t.get("total")), dir.resolve(Results.JSON_FILE),
-                            dir.resolve(Results.CHART_FILE));
+                    FinetuneStep.print(ft, log);
+                    log.info("done in %s: %s, %s, %s", RunLog.duration(t.get("total")), dir.resolve(Results.JSON_FILE),
+                            dir.resolve(Results.CHART_FILE), ft.modelFile());
                 }
                 return 0;
             });
@@ -267,6 +265,7 @@ public final class PipelineCommands {
                         }
                     }
                     Map<String, Object> out = new LinkedHashMap<>();
+                    out.put("measured_on", c.holdout() ? "val" : "test");
                     out.put("archs", archs);
                     out.put("accs", accs);
                     out.put("mean", mean(accs));

@@ -42,8 +42,21 @@ public final class RunOptions {
     @Option(names = "--train-limit", paramLabel = "N", description = "training examples used (0: all)")
     Integer trainLimit;
 
-    @Option(names = "--val-limit", paramLabel = "N", description = "validation examples used (0: all)")
+    @Option(names = {"--test-limit", "--val-limit"}, paramLabel = "N",
+            description = "test-set examples used (0: all), in file order (with --protocol reference the test set "
+                    + "is also the validation set)")
     Integer valLimit;
+
+    @Option(names = "--protocol", paramLabel = "NAME",
+            description = "holdout (default: search, epoch and model choice on a validation split held out of the "
+                    + "training data; the test set read once, for the final report) or reference (the paper's way: "
+                    + "search and finetuning choices on the test set)")
+    String protocol;
+
+    @Option(names = "--val-split", paramLabel = "N",
+            description = "training examples held out as the validation split (holdout protocol; class-stratified, "
+                    + "fixed)")
+    Integer valSplit;
 
     @Option(names = "--batch", paramLabel = "N", description = "training batch size")
     Integer batch;
@@ -175,6 +188,8 @@ public final class RunOptions {
         if (data != null) c.dataDir = data;
         if (trainLimit != null) c.trainLimit = trainLimit;
         if (valLimit != null) c.valLimit = valLimit;
+        if (protocol != null) c.protocol = protocol;
+        if (valSplit != null) c.valSplit = valSplit;
         if (batch != null) c.batch = batch;
         if (evalBatch != null) c.evalBatch = evalBatch;
         if (workers != null) c.workers = workers;

@@ -60,6 +60,8 @@ public final class ImageFolder implements Dataset {
     private final double ratioMax;
     private final boolean strict;
     private final PrintStream log;
+    private final float[] mean;
+    private final float[] std;
     private final float[][] lut = new float[3][256];
     private final Map<Integer, String> skipped = new ConcurrentHashMap<>();
 
@@ -80,6 +82,8 @@ public final class ImageFolder implements Dataset {
         this.ratioMax = b.ratioMax;
         this.strict = b.strict;
         this.log = b.log;
+        this.mean = b.mean.clone();
+        this.std = b.std.clone();
         for (int c = 0; c < 3; c++) {
             for (int v = 0; v < 256; v++) {
                 lut[c][v] = (v / 255f - b.mean[c]) / b.std[c];
@@ -339,6 +343,14 @@ public final class ImageFolder implements Dataset {
                     lut, dst, offset);
             return;
         }
+        evalWindow(img, resize, crop, lut, dst, offset);
+    }
+
+    /**
+     * The evaluation transform: Resize(resize) of the shorter side (none when 0), then
+     * CenterCrop(crop), through the per-channel lookup tables (also {@link Preprocessing}'s).
+     */
+    static void evalWindow(RgbImage img, int resize, int crop, float[][] lut, float[] dst, int offset) {
         int rw = img.width();
         int rh = img.height();
         if (resize > 0) {
@@ -350,6 +362,12 @@ public final class ImageFolder implements Dataset {
         int left = rw >= crop ? (int) Math.rint((rw - crop) / 2.0) : -((crop - rw) / 2);
         Resample.resizeWindow(img, 0, 0, img.width(), img.height(), rw, rh, left, top, crop, crop, false, lut, dst,
                 offset);
+    }
+
+    /** The evaluation transform as a rule for image files (RGB, resize, centre crop, this set's mean and std). */
+    @Override
+    public Preprocessing preprocessing() {
+        return new Preprocessing(3, resize, crop, 0, mean, std);
     }
 
     @Override

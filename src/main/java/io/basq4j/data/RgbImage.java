@@ -36,6 +36,20 @@ public record RgbImage(int width, int height, byte[] rgb) {
         }
     }
 
+    /** A grey image ({@code grey[y*width + x]}) with its value replicated into R, G and B. */
+    public static RgbImage grey(int width, int height, byte[] grey) {
+        if (grey.length != width * height) {
+            throw new IllegalArgumentException("grey image " + width + "x" + height + " with " + grey.length + " bytes");
+        }
+        byte[] rgb = new byte[grey.length * 3];
+        for (int i = 0, o = 0; i < grey.length; i++) {
+            rgb[o++] = grey[i];
+            rgb[o++] = grey[i];
+            rgb[o++] = grey[i];
+        }
+        return new RgbImage(width, height, rgb);
+    }
+
     /** The sample of channel {@code c} at (x, y), 0..255. */
     public int get(int x, int y, int c) {
         return rgb[(y * width + x) * 3 + c] & 0xFF;

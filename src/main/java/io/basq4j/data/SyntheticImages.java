@@ -134,6 +134,22 @@ public final class SyntheticImages implements Dataset {
         return i % classes;
     }
 
+    /**
+     * The rule that turns an 8-bit image of this set ({@link #renderBytes}) into its normalized
+     * input: no resize beyond the set's size, mean and std per channel (1 or 3 channels only).
+     */
+    @Override
+    public Preprocessing preprocessing() {
+        if ((channels != 1 && channels != 3) || height != width) {
+            return null;
+        }
+        float[] m = new float[channels];
+        float[] s = new float[channels];
+        java.util.Arrays.fill(m, mean);
+        java.util.Arrays.fill(s, std);
+        return new Preprocessing(channels, height, height, 0, m, s);
+    }
+
     private void check(int i) {
         if (i < 0 || i >= size) {
             throw new IndexOutOfBoundsException("example " + i + " outside [0, " + size + ")");

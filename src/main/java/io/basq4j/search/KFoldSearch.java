@@ -77,6 +77,7 @@ public final class KFoldSearch {
         Path file = requireSupernet(runDir);
         Checkpoint ck = Checkpoint.load(file);
         RunState.checkModelSettings(ck.meta("config", null), c, file);
+        checkHeldOut(c, file, ck.meta("config", null), ck.meta("imported_from", null));
         checkFinite(ck, file);
         Supernet model = Models.create(c.arch, c.modelConfig());
         try {
@@ -88,6 +89,37 @@ public final class KFoldSearch {
         model.setWeightQuantization(Boolean.parseBoolean(ck.meta("weight_quant", "true")), false);
         model.eval();
         return model;
+    }
+
+    /**
+     * Under the holdout protocol, the supernet must have been trained without the same validation
+     * split (the configuration its checkpoint records says how it was trained); an imported one was
+     * trained on data nothing here records.
+     */
+    static void checkHeldOut(RunConfig c, Path file, String trainedConfig, String importedFrom) {
+        if (!c.holdout()) {
+            return;
+        }
+        if (importedFrom != null) {
+            throw new IllegalArgumentException(file + " was imported from " + importedFrom + " and trained elsewhere, "
+                    + "so the validation split of the holdout protocol may be among its training images: pass "
+                    + "--protocol reference (the paper's way), or train the supernet here");
+        }
+        com.fasterxml.jackson.databind.JsonNode t = null;
+        try {
+            t = trainedConfig == null ? null : JsonFiles.MAPPER.readTree(trainedConfig);
+        } catch (IOException e) {
+            // treated as unknown below
+        }
+        String protocol = t == null ? "unknown" : t.path("protocol").asText("reference");
+        if (!"holdout".equals(protocol) || t.path("valSplit").asInt(-1) != c.valSplit
+                || !c.dataset.equals(t.path("dataset").asText(""))) {
+            throw new IllegalArgumentException(file + " was not trained with this validation split held out (it was "
+                    + "trained with protocol " + protocol + (t == null ? "" : ", dataset " + t.path("dataset").asText("?")
+                    + ", --val-split " + t.path("valSplit").asText("none")) + "; this run: protocol holdout, dataset "
+                    + c.dataset + ", --val-split " + c.valSplit + "): train the supernet again, or pass "
+                    + "--protocol reference");
+        }
     }
 
     /** A supernet holding NaN or infinite values comes from a diverged training: nothing it scores means anything. */
@@ -118,9 +150,15 @@ public final class KFoldSearch {
         final List<Tensor> images = new ArrayList<>();
         final List<long[]> labels = new ArrayList<>();
         final List<Integer> sizes = new ArrayList<>();
+        private final String description;
 
         public ValidationSet(RunConfig c) {
-            Dataset val = DataSources.val(c);
+            this(c, DataSources.val(c));
+        }
+
+        /** The batches of {@code val} (of {@code c.evalBatch} examples, in order). */
+        public ValidationSet(RunConfig c, Dataset val) {
+            this.description = val.describe();
             Device dev = c.device();
             try (DataLoader loader = DataLoader.builder(val).batchSize(c.evalBatch).workers(c.workers).build()) {
                 for (Batch b : loader.cacheAll()) {
@@ -133,6 +171,30 @@ public final class KFoldSearch {
 
         public int batches() {
             return images.size();
+        }
+
+        /** The data set's one-line description. */
+        public String describe() {
+            return description;
+        }
+
+        /** Every batch index, {@code 0 .. batches()-1}. */
+        public int[] all() {
+            int[] out = new int[batches()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = i;
+            }
+            return out;
+        }
+
+        /** The labels of batch {@code b} (do not modify). */
+        public long[] labels(int b) {
+            return labels.get(b);
+        }
+
+        /** The images of batch {@code b}, on the run's device. */
+        public Tensor images(int b) {
+            return images.get(b);
         }
 
         /** Accuracy (%) of {@code forward} on the listed batches. */
@@ -204,6 +266,7 @@ public final class KFoldSearch {
         long t0 = System.nanoTime();
         try (Supernet model = loadSupernet(c, runDir); ValidationSet val = new ValidationSet(c)) {
             Folds folds = new Folds(val.batches(), c.folds);
+            log.info("validation data: %s", val.describe());
             log.info("k-fold evolution search: %d validation batches of %d, %d folds of %d batches; population %d, "
                     + "%d generations", val.batches(), c.evalBatch, c.folds, folds.batchesPerFold(), c.population,
                     c.generations);
@@ -242,7 +305,7 @@ public final class KFoldSearch {
             }
             double secs = (System.nanoTime() - t0) / 1e9;
             Result res = new Result(foldAccs, fullAccs, archs, evaluated, secs);
-            write(runDir.resolve(RESULT), res);
+            write(runDir.resolve(RESULT), res, c.holdout() ? "val" : "test");
             print(res, log);
             return res;
         }
@@ -265,7 +328,15 @@ public final class KFoldSearch {
     }
 
     public static void write(Path file, Result r) {
+        write(file, r, null);
+    }
+
+    /** As {@link #write(Path, Result)}, recording the data the accuracies were measured on (val or test). */
+    public static void write(Path file, Result r, String measuredOn) {
         Map<String, Object> m = new LinkedHashMap<>();
+        if (measuredOn != null) {
+            m.put("measured_on", measuredOn);
+        }
         m.put("fold_accs", r.foldAccs());
         m.put("full_accs", r.fullAccs());
         m.put("archs", r.archs());

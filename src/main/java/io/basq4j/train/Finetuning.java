@@ -25,9 +25,21 @@ import java.util.function.ToDoubleBiFunction;
  * teacher ({@code finetuneLoss = kd}), the distillation loss of SPEC 5 against it instead.
  */
 public final class Finetuning {
-    /** One fold's finetuning: accuracy before, after each epoch, and the best. */
-    public record FoldResult(int fold, int[] arch, double before, List<Double> perEpoch, double best) {
+    /**
+     * One fold's finetuning: accuracy before, after each epoch, the best, and the epoch that
+     * reached it first ({@code chosenEpoch}: 0 for the network before finetuning).
+     */
+    public record FoldResult(int fold, int[] arch, double before, List<Double> perEpoch, double best,
+            int chosenEpoch) {
     }
+
+    /** Told of every state that becomes the fold's best: before finetuning (epoch 0), then each improving epoch. */
+    @FunctionalInterface
+    public interface BestListener {
+        void improved(Supernet model, int epoch, double accuracy);
+    }
+
+    private static final BestListener NO_LISTENER = (m, e, a) -> { };
 
     private Finetuning() {
     }
@@ -38,7 +50,7 @@ public final class Finetuning {
      */
     public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
             ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, RunLog log) {
-        return run(c, fold, arch, model, train, fullAccuracy, before, null, log);
+        return run(c, fold, arch, model, train, fullAccuracy, before, null, log, NO_LISTENER);
     }
 
     /**
@@ -47,6 +59,23 @@ public final class Finetuning {
      */
     public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
             ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, Teacher teacher, RunLog log) {
+        return run(c, fold, arch, model, train, fullAccuracy, before, teacher, log, NO_LISTENER);
+    }
+
+    /** As the first {@code run}, telling {@code onBest} of every state that becomes the best so far. */
+    public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
+            ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, RunLog log, BestListener onBest) {
+        return run(c, fold, arch, model, train, fullAccuracy, before, null, log, onBest);
+    }
+
+    /**
+     * Finetunes {@code model} on {@code arch}, distilling from {@code teacher} when it is not null;
+     * {@code onBest} sees the model (in evaluation mode) at each state that becomes the best so
+     * far, so that the state of the reported epoch can be kept.
+     */
+    public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
+            ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, Teacher teacher, RunLog log,
+            BestListener onBest) {
         Device dev = c.device();
         model.checkSelection(arch);
         int perEpoch = c.finetuneBatches > 0 ? c.finetuneBatches : train.batches();
@@ -54,6 +83,9 @@ public final class Finetuning {
         List<Tensor> params = Training.trainable(model);
         List<Double> accs = new ArrayList<>();
         double best = before;
+        int chosen = 0;
+        model.eval();
+        onBest.improved(model, 0, before);
         try (Sgd sgd = new Sgd(Training.finetuneGroups(model, c.l2), c.finetuneMomentum, true);
                 LossMeter losses = new LossMeter()) {
             Training.BatchStream data = new Training.BatchStream(train, 0);
@@ -81,12 +113,16 @@ public final class Finetuning {
                 model.eval();
                 double acc = fullAccuracy.applyAsDouble(model, arch);
                 accs.add(acc);
-                best = Math.max(best, acc);
+                if (acc > best) {
+                    best = acc;
+                    chosen = e + 1;
+                    onBest.improved(model, chosen, acc);
+                }
                 log.info("finetune fold %d  epoch %d/%d  lr %.3g  loss %.4f  full acc %.2f%%", fold, e + 1,
                         c.finetuneEpochs, rate, losses.mean(null), acc);
             }
         }
-        return new FoldResult(fold, arch, before, accs, best);
+        return new FoldResult(fold, arch, before, accs, best, chosen);
     }
 
     /** Mean of the folds' best accuracies. */

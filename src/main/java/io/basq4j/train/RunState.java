@@ -171,13 +171,40 @@ public final class RunState {
         return "a trained supernet";
     }
 
-    /** Removes the outputs of the run in {@code dir} ({@link #RUN_OUTPUTS}), for a forced fresh start. */
+    /** The folder of the saved networks of step 3 in a run directory. */
+    public static final String MODELS_DIR = "models";
+
+    /**
+     * Whether {@code name}, in {@link #MODELS_DIR}, is a file that step 3 or {@code evaluate} writes
+     * (the saved networks, the evaluation of one).
+     */
+    static boolean isModelOutput(String name) {
+        return name.equals("model.safetensors") || name.matches("fold-\\d+\\.safetensors")
+                || name.equals("evaluation.json") || name.equals("evaluation.png");
+    }
+
+    /**
+     * Removes the outputs of the run in {@code dir} ({@link #RUN_OUTPUTS} and the saved networks
+     * with their evaluation in {@link #MODELS_DIR}; other files there are kept), for a forced fresh start.
+     */
     public static void clear(Path dir) {
+        List<Path> doomed = new java.util.ArrayList<>();
         for (String f : RUN_OUTPUTS) {
-            try {
-                Files.deleteIfExists(dir.resolve(f));
+            doomed.add(dir.resolve(f));
+        }
+        Path models = dir.resolve(MODELS_DIR);
+        if (Files.isDirectory(models)) {
+            try (java.util.stream.Stream<Path> s = Files.list(models)) {
+                s.filter(p -> isModelOutput(p.getFileName().toString())).forEach(doomed::add);
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot remove " + dir.resolve(f) + ": " + e.getMessage(), e);
+                throw new UncheckedIOException("cannot list " + models + ": " + e.getMessage(), e);
+            }
+        }
+        for (Path p : doomed) {
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot remove " + p + ": " + e.getMessage(), e);
             }
         }
     }

@@ -88,7 +88,8 @@ public final class SettingRanges {
     public static final List<Range> TABLE = List.of(
             // data
             ints("--train-limit", "trainLimit", 0, NO_MAX, "0: all"),
-            ints("--val-limit", "valLimit", 0, NO_MAX, "0: all"),
+            ints("--test-limit", "valLimit", 0, NO_MAX, "0: all"),
+            ints("--val-split", "valSplit", 1, NO_MAX, "training examples held out for validation"),
             ints("--batch", "batch", 1, 65536, null),
             ints("--eval-batch", "evalBatch", 1, 65536, null),
             ints("--workers", "workers", 0, 1024, "0: decode on the calling thread"),
@@ -131,6 +132,8 @@ public final class SettingRanges {
                     + " per core"),
             // options of single commands
             ints("--epochs", null, 1, 100_000, null),
+            ints("--limit", null, 0, NO_MAX, "0: all"),
+            ints("--top", null, 1, 1_000_000, null),
             ints("--count", null, 1, 100_000, null),
             ints("--steps", null, 1, 1_000_000, null),
             ints("--warmup", null, 0, 1_000_000, null),

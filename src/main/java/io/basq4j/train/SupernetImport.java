@@ -189,7 +189,7 @@ public final class SupernetImport {
                     meta.put("source_" + k, v);
                 }
             });
-            write(runDir, target, model, meta, c);
+            write(runDir, target, model, meta, c, force);
         }
         report.add("wrote " + target + " and " + runDir.resolve("config.json"));
         return new Result(target, runDir.resolve("config.json"), c, weightQuant, report);
@@ -207,19 +207,40 @@ public final class SupernetImport {
         }
     }
 
-    private static void write(Path runDir, Path target, Supernet model, Map<String, String> meta, RunConfig c) {
+    /**
+     * Writes the imported supernet and config.json under the run directory's lock (another command
+     * working in it is refused); with {@code force}, the outputs of an earlier run there are removed
+     * first ({@link RunState#clear}), so that no search or result of another supernet outlives it.
+     */
+    private static void write(Path runDir, Path target, Supernet model, Map<String, String> meta, RunConfig c,
+            boolean force) {
         boolean created = !Files.exists(runDir);
+        RunDirectory lock = RunDirectory.lock(runDir, "basq4j import-supernet --run " + runDir);
         try {
-            Files.createDirectories(runDir);
+            if (Files.exists(target) && !force) {
+                throw new IllegalArgumentException(runDir + " already holds " + SupernetTraining.FINAL
+                        + "; import into another --run directory, or pass --force to replace it");
+            }
+            if (force) {
+                RunState.clear(runDir);
+            }
             Checkpoint.save(target, model, null, meta);
             JsonFiles.writeAtomically(runDir.resolve("config.json"), c);
-        } catch (IOException | RuntimeException e) {
+        } catch (IllegalArgumentException e) {
+            lock.close();
+            if (created) {
+                deleteTree(runDir);
+            }
+            throw e;
+        } catch (RuntimeException e) {
+            lock.close();
             if (created) {
                 deleteTree(runDir);
             }
             throw new UncheckedIOException("cannot write the run directory " + runDir + ": " + e.getMessage(),
-                    e instanceof IOException io ? io : new IOException(e));
+                    new IOException(e));
         }
+        lock.close();
     }
 
     private static void deleteTree(Path dir) {

@@ -80,7 +80,7 @@ class ImportSupernetTest {
         return err;
     }
 
-    private static final String[] DATA = {"--preset", "smoke", "--dataset", "synthetic"};
+    private static final String[] DATA = {"--preset", "smoke", "--dataset", "synthetic", "--protocol", "reference"};
 
     @ParameterizedTest
     @ValueSource(strings = {"mbv2_w0.5_a2w2_r32", "mbv2_w0.5_a4w4_r32"})
@@ -264,7 +264,8 @@ class ImportSupernetTest {
         io.basq4j.data.SyntheticFiles.writeFashionMnist(data, 96, 64, 2, false);
         Path run = tmp.resolve("gray");
         String t = ok("train-supernet", "--preset", "smoke", "--dataset", "fashion", "--data", data.toString(),
-                "--train-limit", "0", "--val-limit", "0", "--iters", "2", "--run", run.toString(), "--teacher",
+                "--train-limit", "0", "--val-limit", "0", "--val-split", "32", "--iters", "2", "--run", run.toString(),
+                "--teacher",
                 "torchvision:" + Golden.file("torchvision_resnet_bottleneck.pth"));
         assertTrue(t.contains("1-channel data replicated to 3 channels, re-normalized from the data's mean 0.2860,"
                 + " std 0.3530 to the teacher's mean 0.4850/0.4560/0.4060, std 0.2290/0.2240/0.2250"), t);

@@ -156,7 +156,8 @@ class RunDirectoryCommandsTest {
         Path root = tmp.resolve("images");
         SyntheticFiles.writeImageFolder(root, 3, 12, 2, 7, false);
         String[] img = {"--preset", "smoke", "--dataset", "imagefolder", "--data", root.toString(), "--in-channels",
-            "3", "--classes", "3", "--batch", "4", "--iters", "1", "--train-limit", "0", "--val-limit", "0"};
+            "3", "--classes", "3", "--batch", "4", "--iters", "1", "--train-limit", "0", "--val-limit", "0", "--protocol",
+            "reference"}; // (the validation classes are those of val/, checked before training)
         Path run = tmp.resolve("run");
         // a validation class that training lacks
         Path extra = Files.createDirectories(root.resolve("val/zz_unknown"));
