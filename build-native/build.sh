@@ -62,7 +62,9 @@ if [ ${#cu_src[@]} -gt 0 ]; then
     mapfile -t cu_headers < <(find "$root/src/main/cuda" -name '*.cuh' -o -name '*.h' 2>/dev/null | sort)
     if stale "$cuda_lib" "${cu_src[@]}" "${cu_headers[@]}" "${headers[@]}" "$0"; then
       echo "build-native: compiling ${#cu_src[@]} CUDA sources -> libbasq4j_cuda.so"
-      nvcc -O3 -std=c++17 -Xcompiler -fPIC -shared -cudart shared \
+      # --fmad=false: a*b+c stays two roundings, as the C++ source says (the kernels are bound by
+      # memory traffic, not arithmetic), so that the host emulation's exact checks carry over.
+      nvcc -O3 -std=c++17 --fmad=false -Xcompiler -fPIC -shared -cudart shared \
            -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
            -gencode arch=compute_90,code=compute_90 \
            -I"$root/src/main/cpp/include" -I"$root/src/main/cuda" \

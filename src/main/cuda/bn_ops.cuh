@@ -13,6 +13,16 @@
 
 namespace basq_cuda {
 
+// bn_engine.h's bn_train_scale: the training forward's scale from the saved (float) invstd.
+__device__ __forceinline__ float bn_train_scale(float gamma, float save_invstd) {
+    return (float)((double)gamma * (double)save_invstd);
+}
+
+// bn_engine.h's bn_eval_scale: the evaluation forward's scale from the running variance.
+__device__ __forceinline__ float bn_eval_scale(float gamma, float running_var, float eps) {
+    return (float)((double)gamma / sqrt((double)running_var + (double)eps));
+}
+
 struct QNone {
     static constexpr int kExtra = 0;
     static constexpr bool kGlobal = false;
@@ -60,17 +70,20 @@ struct QLsq {
     __device__ float bwd(const G&, const Ch& k, float z, float dy, double& extra) const {
         float r;
         const float d = basq_lsq_bwd1(z, k.s, qn, qp, dy, &r);
-        extra += (double)(dy * r);
+        extra += (double)dy * (double)r;  // as fused.cpp: the product in double
         return d;
     }
 };
 
 /*
- * Training forward: per-channel shifted sums in double (as norm.cpp), then
- * y = Q((x - mean) * a + beta). kFusedA: a = (float)(gamma * (double)(float)invstd), the form the
- * fused backward can recompute from save_invstd; else a = (float)(gamma * invstd) as the CPU.
+ * Training forward: per-channel shifted sums in double (as bn_engine.h's group_stats), then
+ * y = Q((x - mean) * a + beta) with a = bn_train_scale(gamma, save_invstd) =
+ * (float)(gamma * (double)(float)invstd): the scale of bn_engine.h's bn_train_finish, derived
+ * from the float invstd that save_invstd keeps (not from the double one), so that the plain and
+ * the fused kernels of both backends use the same a, and a backward can recompute z from x and
+ * save_invstd bit for bit.
  */
-template <class Q, bool kFusedA>
+template <class Q>
 struct BnTrainOp {
     static constexpr int K = 2, kCoef = 2;
     static constexpr bool kPass2 = true, kRestore = false, kGlobal = false;
@@ -109,9 +122,9 @@ struct BnTrainOp {
         double var = t[1] / Md - dm * dm;
         var = var > 0.0 ? var : 0.0;
         const double mean = ch.shift + dm;
-        const double invstd = 1.0 / sqrt(var + (double)eps);
+        const float invstd = (float)(1.0 / sqrt(var + (double)eps));
         if (save_mean) save_mean[c] = (float)mean;
-        if (save_invstd) save_invstd[c] = (float)invstd;
+        if (save_invstd) save_invstd[c] = invstd;
         if (running_mean) {
             const double mom = momentum;
             const double unbiased = var * Md / (Md - 1.0);
@@ -119,7 +132,7 @@ struct BnTrainOp {
             running_var[c] = (float)((1.0 - mom) * running_var[c] + mom * unbiased);
         }
         coef[0] = (float)mean;
-        coef[1] = kFusedA ? (float)((double)gamma[c] * (double)(float)invstd) : (float)(gamma[c] * invstd);
+        coef[1] = bn_train_scale(gamma[c], invstd);
     }
     __device__ double global_part(const double (&)[K]) const { return 0.0; }
     __device__ void finish_global(double) const {}
@@ -135,7 +148,7 @@ struct BnTrainOp {
 
 /*
  * Backward of the training forward, through the quantizer when there is one: per channel,
- * with dz = Q'(z) * dy and z recomputed from x (kFusedA's a),
+ * with dz = Q'(z) * dy and z recomputed from x (with the forward's a = bn_train_scale(gamma, save_invstd)),
  *   dbeta = sum dz;  dgamma = invstd * sum dz*(x - mean);
  *   dx = fa*dz - fb - (x - mean)*fk   (norm.cpp's coefficients).
  */
@@ -162,7 +175,7 @@ struct BnBwdOp {
         typename Q::Ch qc;
     };
     __device__ Chan chan(int c) const {
-        const float za = Q::kExtra ? (float)((double)gamma[c] * (double)save_invstd[c]) : 0.0f;
+        const float za = Q::kExtra ? bn_train_scale(gamma[c], save_invstd[c]) : 0.0f;
         return Chan{save_mean[c], za, Q::kExtra ? beta[c] : 0.0f, q.glob(), q.chan(c)};
     }
     __device__ float* scratch() const { return dx; }
@@ -179,13 +192,13 @@ struct BnBwdOp {
         float a[V], g[V];
         ldv<V>(x + e, a);
         ldv<V>(dy + e, g);
-        double extra = 0.0;
+        double unused = 0.0;
+        double& extra = Q::kExtra > 0 ? acc[K - 1] : unused;  // element by element, as the plain quantizers
         for (int k = 0; k < V; k++) {
             const float d = dz(ch, a[k], g[k], extra);
             acc[0] += (double)d;
             acc[1] += (double)d * (double)(a[k] - ch.fm);
         }
-        if constexpr (Q::kExtra > 0) acc[2] += extra;
     }
     __device__ void finish(int c, const Chan&, const double (&t)[K], float (&coef)[kSlots]) const {
         const double invstd = save_invstd[c];
@@ -217,7 +230,7 @@ struct BnBwdOp {
     __device__ void restore(const Chan&, int64_t) const {}
 };
 
-// Evaluation forward: y = Q((x - m) * a + b), a = (float)(gamma / sqrt(var + eps)) in double.
+// Evaluation forward: y = Q((x - m) * a + b), a = bn_eval_scale(gamma, running_var, eps).
 template <class Q>
 struct BnEvalMap {
     const float* x;
@@ -235,7 +248,7 @@ struct BnEvalMap {
     };
     __device__ Glob glob() const { return q.glob(); }
     __device__ Coef coef(int c) const {
-        const float a = (float)((double)gamma[c] / sqrt((double)running_var[c] + (double)eps));
+        const float a = bn_eval_scale(gamma[c], running_var[c], eps);
         return Coef{running_mean[c], a, beta[c], q.chan(c)};
     }
     template <int V>

@@ -57,7 +57,7 @@ inline ChanPlan make_plan(int outer, int C, int64_t inner, bool vec_ok) {
     p.V = (vec_ok && inner % 4 == 0) ? 4 : 1;
     p.inner_u = inner / p.V;
     p.Mu = M / p.V;
-    p.fast = p.Mu < (int64_t(1) << 31) && p.inner_u >= 1;
+    p.fast = p.Mu < index32_limit() && p.inner_u >= 1;
     p.fd = p.fast ? FastDiv((uint32_t)p.inner_u) : FastDiv();
     p.direct = M < kSlots;
     int64_t S = 1;

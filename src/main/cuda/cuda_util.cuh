@@ -29,10 +29,10 @@ namespace basq_cuda {
 constexpr int kThreads = 256;        // block size of the element-wise and per-region kernels
 #ifdef BASQ_CUDA_EMU
 constexpr int kMaxGrid = 3;          // emulation: few blocks, many grid-stride turns
-constexpr int kBigBlock = 128;       // emulation: the one-block kernels with 4 warps
+constexpr int kBigBlock = 128;       // emulation: the channel reductions' finish block with 4 warps
 #else
 constexpr int kMaxGrid = 4096;       // grid-stride kernels: at most this many blocks
-constexpr int kBigBlock = 1024;      // the one-block kernels (finish, losses, sum of squares)
+constexpr int kBigBlock = 1024;      // the channel reductions' finish block (chan_reduce.cuh)
 #endif
 constexpr unsigned kFull = 0xffffffffu;
 
@@ -47,12 +47,25 @@ inline int launch_status() {
 
 inline cudaStream_t as_stream(void* s) { return (cudaStream_t)s; }
 
-inline bool aligned16(const void* p) { return ((uintptr_t)p & 15u) == 0; }
+__host__ __device__ inline bool aligned16(const void* p) { return ((uintptr_t)p & 15u) == 0; }
 
 // True when the byte ranges [a, a + n_bytes) and [b, b + n_bytes) overlap.
 inline bool overlaps(const void* a, const void* b, int64_t n_bytes) {
     const uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
     return x < y + (uintptr_t)n_bytes && y < x + (uintptr_t)n_bytes;
+}
+
+/*
+ * Index math runs in 32 bits (FastDiv below) when every linear index of a launch is below this
+ * limit, else in 64-bit division. The host emulation lowers it on request (emu/cuda_emu.h), so
+ * that its checks run the 64-bit paths too, on tensors small enough for a host.
+ */
+inline int64_t index32_limit() {
+#ifdef BASQ_CUDA_EMU
+    return basq_emu::index32_limit;
+#else
+    return int64_t(1) << 31;
+#endif
 }
 
 // Blocks for a grid-stride loop over `work` items of kThreads threads each.
@@ -83,6 +96,31 @@ struct FastDiv {
         return (t + n) >> s;
     }
 };
+
+/*
+ * A run-time divisor d >= 1 for splitting linear indices: quot<true> divides with FastDiv (the
+ * caller guarantees i < index32_limit() and d < 2^31), quot<false> with 64-bit division.
+ */
+struct IdxDiv {
+    FastDiv f;
+    int64_t d;
+    template <bool kFast>
+    __device__ __forceinline__ int64_t quot(int64_t i) const {
+        if constexpr (kFast) {
+            return (int64_t)f.div((uint32_t)i);
+        } else {
+            return i / d;
+        }
+    }
+};
+
+// The divisor d for kernels launched with kFast = fast (FastDiv set up only then).
+inline IdxDiv idx_div(int64_t d, bool fast) {
+    IdxDiv r;
+    r.d = d;
+    if (fast) r.f = FastDiv((uint32_t)d);
+    return r;
+}
 
 // ---------------------------------------------------------------- vector loads
 
@@ -166,6 +204,16 @@ __device__ __forceinline__ void block_sum(double (&v)[K]) {
     if (warp == 0) {
         for (int k = 0; k < K; k++) v[k] = warp_sum(lane < nwarps ? part[k][lane] : 0.0);
     }
+}
+
+/*
+ * Sum of v[0..n) by one warp (every lane calls it; the result in lane 0): lane l adds v[l],
+ * v[l + 32], ... in order, then the lanes in warp_sum's tree. The order depends on n only.
+ */
+__device__ __forceinline__ double warp_sum_strided(const double* v, int64_t n, int lane) {
+    double t = 0.0;
+    for (int64_t i = lane; i < n; i += 32) t += v[i];
+    return warp_sum(t);
 }
 
 // A quiet float NaN.

@@ -171,7 +171,7 @@ int bn_train_q(const float* x, const float* gamma, const float* beta, float* y, 
     if (running_mean && M < 2) return BASQ_EINVAL;
     if (overlaps(x, y, M * C * 4)) return BASQ_EINVAL;
     const ChanPlan p = make_plan(N, C, HW, aligned16(x) && aligned16(y));
-    BnTrainOp<Q, true> op{x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var, HW, M, eps,
+    BnTrainOp<Q> op{x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var, HW, M, eps,
                           momentum, q};
     return run_chan(op, p, as_stream(stream));
 }

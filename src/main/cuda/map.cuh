@@ -51,7 +51,7 @@ inline ChanIdx make_chan_idx(int64_t n, int C, int64_t inner) {
     ChanIdx ci;
     ci.inner = inner;
     ci.C = C;
-    ci.fast = n < (int64_t(1) << 31) && inner < (int64_t(1) << 31);
+    ci.fast = n < index32_limit() && inner < (int64_t(1) << 31);
     if (ci.fast) {
         ci.by_inner = FastDiv((uint32_t)inner);
         ci.by_c = FastDiv((uint32_t)C);

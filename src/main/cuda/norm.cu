@@ -15,7 +15,7 @@ BASQ_API int basq_cuda_bn_train_fwd(const float* x, const float* gamma, const fl
     const int64_t n = M * C;
     if (overlaps(x, y, n * 4)) return BASQ_EINVAL;
     const ChanPlan p = make_plan(N, C, HW, aligned16(x) && aligned16(y));
-    BnTrainOp<QNone, false> op{x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var, HW, M, eps,
+    BnTrainOp<QNone> op{x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var, HW, M, eps,
                                momentum, QNone{}};
     return run_chan(op, p, as_stream(stream));
 }

@@ -65,12 +65,14 @@ struct Sgd {
 
 using namespace basq_cuda;
 
-BASQ_API int basq_cuda_adam_step(float* p, const float* g, float* m, float* v, int64_t n, float step_size,
-                                 float beta1, float beta2, float eps, float wd, float bc2_sqrt, void* stream) {
-    if (n < 0 || !(bc2_sqrt > 0.0f)) return BASQ_EINVAL;
+BASQ_API int basq_cuda_adam_step(float* p, const float* g, float* m, float* v, int64_t n, double step_size,
+                                 double beta1, double beta2, double eps, double wd, double bc2_sqrt, void* stream) {
+    if (n < 0 || !(bc2_sqrt > 0.0)) return BASQ_EINVAL;
     if (n == 0) return BASQ_OK;
     if (!p || !g || !m || !v) return BASQ_EINVAL;
-    Adam f{p, g, m, v, step_size, beta1, beta2, eps, wd, bc2_sqrt, 1.0f - beta1, 1.0f - beta2};
+    // each scalar rounded to float on its own, 1 - beta taken in double (optim.cpp)
+    Adam f{p, g, m, v, (float)step_size, (float)beta1, (float)beta2, (float)eps, (float)wd, (float)bc2_sqrt,
+           (float)(1.0 - beta1), (float)(1.0 - beta2)};
     return launch_map(f, n, aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v), as_stream(stream));
 }
 

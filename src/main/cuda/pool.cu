@@ -1,20 +1,51 @@
 // Pooling and the flexible skip on the GPU (pool.h). One thread per output element; the
 // backward passes gather (each input element sums the windows that cover it, in the CPU's
 // order) instead of scattering with atomics, so they are deterministic and match pool.cpp.
+// Linear indices are split with FastDiv (32-bit multiply-high) when the tensor allows it.
 #include "cuda_util.cuh"
 
 namespace basq_cuda {
 namespace {
 
+// Linear index i of [planes, rows, cols] split into plane, row and column: two divisions by
+// run-time constants, in 32 bits when the launch's indices allow it (kFast).
+struct Split3 {
+    IdxDiv by_cols, by_rows;
+    template <bool kFast>
+    __device__ __forceinline__ int64_t at(int64_t i, int& row, int& col) const {
+        const int64_t t = by_cols.quot<kFast>(i);
+        col = (int)(i - t * by_cols.d);
+        const int64_t pl = by_rows.quot<kFast>(t);
+        row = (int)(t - pl * by_rows.d);
+        return pl;
+    }
+};
+
+inline Split3 split3(int64_t total, int rows, int cols) {
+    const bool fast = total < index32_limit();
+    return Split3{idx_div(cols, fast), idx_div(rows, fast)};
+}
+
+// Launches kernel<true> when the split can run in 32 bits, else kernel<false>.
+#define BASQ_LAUNCH_SPLIT(kernel, fast, grid, stream, ...)     \
+    do {                                                       \
+        if (fast) {                                            \
+            auto k_ = &kernel<true>;                           \
+            BASQ_LAUNCH(k_, grid, kThreads, stream, __VA_ARGS__); \
+        } else {                                               \
+            auto k_ = &kernel<false>;                          \
+            BASQ_LAUNCH(k_, grid, kThreads, stream, __VA_ARGS__); \
+        }                                                      \
+    } while (0)
+
+template <bool kFast>
 __global__ void __launch_bounds__(kThreads) k_avgpool_fwd(const float* x, float* y, int64_t planes, int H, int W,
-                                                          int Ho, int Wo, int k, int s, float inv) {
+                                                          int Ho, int Wo, int k, int s, float inv, Split3 sp) {
     const int64_t total = planes * Ho * Wo;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t o = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; o < total; o += stride) {
-        const int wo = (int)(o % Wo);
-        const int64_t t = o / Wo;
-        const int ho = (int)(t % Ho);
-        const int64_t pl = t / Ho;
+        int ho, wo;
+        const int64_t pl = sp.at<kFast>(o, ho, wo);
         const float* xp = x + pl * H * W;
         if (k == 2 && s == 2) {  // as pool.cpp's fast path, same association
             const float* r0 = xp + (int64_t)(2 * ho) * W;
@@ -44,15 +75,14 @@ __device__ __forceinline__ void cover(int h, int k, int s, int p, int n_out, int
     *last = hi;
 }
 
+template <bool kFast>
 __global__ void __launch_bounds__(kThreads) k_avgpool_bwd(const float* dy, float* dx, int64_t planes, int H, int W,
-                                                          int Ho, int Wo, int k, int s, float inv) {
+                                                          int Ho, int Wo, int k, int s, float inv, Split3 sp) {
     const int64_t total = planes * H * W;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
-        const int w = (int)(i % W);
-        const int64_t t = i / W;
-        const int h = (int)(t % H);
-        const int64_t pl = t / H;
+        int h, w;
+        const int64_t pl = sp.at<kFast>(i, h, w);
         int h0, h1, w0, w1;
         cover(h, k, s, 0, Ho, &h0, &h1);
         cover(w, k, s, 0, Wo, &w0, &w1);
@@ -78,21 +108,23 @@ __global__ void __launch_bounds__(kThreads) k_global_avgpool_fwd(const float* x,
     }
 }
 
+template <bool kFast>
 __global__ void __launch_bounds__(kThreads) k_global_avgpool_bwd(const float* dy, float* dx, int64_t total,
-                                                                 int64_t HW, float inv) {
+                                                                 IdxDiv by_hw, float inv) {
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) dx[i] = dy[i / HW] * inv;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride)
+        dx[i] = dy[by_hw.quot<kFast>(i)] * inv;
 }
 
+template <bool kFast>
 __global__ void __launch_bounds__(kThreads) k_maxpool_fwd(const float* x, float* y, int32_t* idx, int64_t planes,
-                                                          int H, int W, int Ho, int Wo, int k, int s, int p) {
+                                                          int H, int W, int Ho, int Wo, int k, int s, int p,
+                                                          Split3 sp) {
     const int64_t total = planes * Ho * Wo;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t o = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; o < total; o += stride) {
-        const int wo = (int)(o % Wo);
-        const int64_t t = o / Wo;
-        const int ho = (int)(t % Ho);
-        const int64_t pl = t / Ho;
+        int ho, wo;
+        const int64_t pl = sp.at<kFast>(o, ho, wo);
         const float* xp = x + pl * H * W;
         const int h0 = ho * s - p, w0 = wo * s - p;
         const int hs = h0 < 0 ? 0 : h0, he = h0 + k > H ? H : h0 + k;
@@ -112,16 +144,15 @@ __global__ void __launch_bounds__(kThreads) k_maxpool_fwd(const float* x, float*
     }
 }
 
+template <bool kFast>
 __global__ void __launch_bounds__(kThreads) k_maxpool_bwd(const float* dy, const int32_t* idx, float* dx,
                                                           int64_t planes, int H, int W, int Ho, int Wo, int k, int s,
-                                                          int p) {
+                                                          int p, Split3 sp) {
     const int64_t total = planes * H * W;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
-        const int w = (int)(i % W);
-        const int64_t t = i / W;
-        const int h = (int)(t % H);
-        const int64_t pl = t / H;
+        int h, w;
+        const int64_t pl = sp.at<kFast>(i, h, w);
         int h0, h1, w0, w1;
         cover(h, k, s, p, Ho, &h0, &h1);
         cover(w, k, s, p, Wo, &w0, &w1);
@@ -139,15 +170,16 @@ __global__ void __launch_bounds__(kThreads) k_maxpool_bwd(const float* dy, const
 }
 
 // Output plane k of [N, Cout, HW] from [N, Cin, HW]: tiling (Cin < Cout) or folding (pool.cpp).
+template <bool kFast>
 __global__ void __launch_bounds__(kThreads) k_fold_or_tile(const float* x, float* y, int N, int Cin, int Cout,
-                                                           int64_t HW) {
+                                                           int64_t HW, IdxDiv by_hw, IdxDiv by_cout) {
     const int64_t total = (int64_t)N * Cout * HW;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
-        const int64_t hw = i % HW;
-        const int64_t t = i / HW;
-        const int k = (int)(t % Cout);
-        const int64_t n = t / Cout;
+        const int64_t t = by_hw.quot<kFast>(i);
+        const int64_t hw = i - t * HW;
+        const int64_t n = by_cout.quot<kFast>(t);
+        const int k = (int)(t - n * Cout);
         const float* xn = x + n * Cin * HW + hw;
         if (Cin < Cout) {
             y[i] = xn[(int64_t)(k % Cin) * HW];
@@ -157,6 +189,15 @@ __global__ void __launch_bounds__(kThreads) k_fold_or_tile(const float* x, float
         for (int c = k + Cout; c < Cin; c += Cout) acc += xn[(int64_t)c * HW];
         y[i] = acc;
     }
+}
+
+// y [N, Cout, HW] from x [N, Cin, HW] (the skip's forward, and with Cin and Cout swapped its backward).
+int fold_or_tile(const float* x, float* y, int N, int Cin, int Cout, int64_t HW, cudaStream_t st) {
+    const int64_t total = (int64_t)N * Cout * HW;
+    const bool fast = total < index32_limit();
+    BASQ_LAUNCH_SPLIT(k_fold_or_tile, fast, grid_for(total), st, x, y, N, Cin, Cout, HW, idx_div(HW, fast),
+                      idx_div(Cout, fast));
+    return launch_status();
 }
 
 bool pool_ok(int N, int C, int H, int W, int k, int s) {
@@ -179,9 +220,9 @@ BASQ_API int basq_cuda_avgpool_fwd(const float* x, float* y, int N, int C, int H
     const int64_t planes = (int64_t)N * C;
     if (planes == 0) return BASQ_OK;
     if (!x || !y) return BASQ_EINVAL;
-    auto kern = &k_avgpool_fwd;
-    BASQ_LAUNCH(kern, grid_for(planes * Ho * Wo), kThreads, as_stream(stream), x, y, planes, H, W, Ho, Wo, k, s,
-                1.0f / (float)(k * k));
+    const int64_t total = planes * Ho * Wo;
+    BASQ_LAUNCH_SPLIT(k_avgpool_fwd, total < index32_limit(), grid_for(total), as_stream(stream), x, y, planes, H, W,
+                      Ho, Wo, k, s, 1.0f / (float)(k * k), split3(total, Ho, Wo));
     return launch_status();
 }
 
@@ -192,9 +233,9 @@ BASQ_API int basq_cuda_avgpool_bwd(const float* dy, float* dx, int N, int C, int
     const int64_t planes = (int64_t)N * C;
     if (planes == 0) return BASQ_OK;
     if (!dy || !dx) return BASQ_EINVAL;
-    auto kern = &k_avgpool_bwd;
-    BASQ_LAUNCH(kern, grid_for(planes * H * W), kThreads, as_stream(stream), dy, dx, planes, H, W, Ho, Wo, k, s,
-                1.0f / (float)(k * k));
+    const int64_t total = planes * H * W;
+    BASQ_LAUNCH_SPLIT(k_avgpool_bwd, total < index32_limit(), grid_for(total), as_stream(stream), dy, dx, planes, H,
+                      W, Ho, Wo, k, s, 1.0f / (float)(k * k), split3(total, H, W));
     return launch_status();
 }
 
@@ -213,9 +254,10 @@ BASQ_API int basq_cuda_global_avgpool_bwd(const float* dy, float* dx, int N, int
     const int64_t planes = (int64_t)N * C;
     if (planes == 0) return BASQ_OK;
     if (!dy || !dx) return BASQ_EINVAL;
-    auto kern = &k_global_avgpool_bwd;
-    BASQ_LAUNCH(kern, grid_for(planes * HW), kThreads, as_stream(stream), dy, dx, planes * HW, HW,
-                (float)(1.0 / (double)HW));
+    const int64_t total = planes * HW;
+    const bool fast = total < index32_limit();
+    BASQ_LAUNCH_SPLIT(k_global_avgpool_bwd, fast, grid_for(total), as_stream(stream), dy, dx, total,
+                      idx_div(HW, fast), (float)(1.0 / (double)HW));
     return launch_status();
 }
 
@@ -226,9 +268,9 @@ BASQ_API int basq_cuda_maxpool_fwd(const float* x, float* y, int32_t* idx, int N
     const int64_t planes = (int64_t)N * C;
     if (planes == 0) return BASQ_OK;
     if (!x || !y || !idx) return BASQ_EINVAL;
-    auto kern = &k_maxpool_fwd;
-    BASQ_LAUNCH(kern, grid_for(planes * Ho * Wo), kThreads, as_stream(stream), x, y, idx, planes, H, W, Ho, Wo, k, s,
-                p);
+    const int64_t total = planes * Ho * Wo;
+    BASQ_LAUNCH_SPLIT(k_maxpool_fwd, total < index32_limit(), grid_for(total), as_stream(stream), x, y, idx, planes,
+                      H, W, Ho, Wo, k, s, p, split3(total, Ho, Wo));
     return launch_status();
 }
 
@@ -239,9 +281,9 @@ BASQ_API int basq_cuda_maxpool_bwd(const float* dy, const int32_t* idx, float* d
     const int64_t planes = (int64_t)N * C;
     if (planes == 0) return BASQ_OK;
     if (!dy || !idx || !dx) return BASQ_EINVAL;
-    auto kern = &k_maxpool_bwd;
-    BASQ_LAUNCH(kern, grid_for(planes * H * W), kThreads, as_stream(stream), dy, idx, dx, planes, H, W, Ho, Wo, k, s,
-                p);
+    const int64_t total = planes * H * W;
+    BASQ_LAUNCH_SPLIT(k_maxpool_bwd, total < index32_limit(), grid_for(total), as_stream(stream), dy, idx, dx, planes,
+                      H, W, Ho, Wo, k, s, p, split3(total, H, W));
     return launch_status();
 }
 
@@ -249,16 +291,12 @@ BASQ_API int basq_cuda_flex_skip_fwd(const float* x, float* y, int N, int Cin, i
     if (N < 0 || Cin <= 0 || Cout <= 0 || HW < 0) return BASQ_EINVAL;
     if ((int64_t)N * HW == 0) return BASQ_OK;
     if (!x || !y) return BASQ_EINVAL;
-    auto kern = &k_fold_or_tile;
-    BASQ_LAUNCH(kern, grid_for((int64_t)N * Cout * HW), kThreads, as_stream(stream), x, y, N, Cin, Cout, HW);
-    return launch_status();
+    return fold_or_tile(x, y, N, Cin, Cout, HW, as_stream(stream));
 }
 
 BASQ_API int basq_cuda_flex_skip_bwd(const float* dy, float* dx, int N, int Cin, int Cout, int64_t HW, void* stream) {
     if (N < 0 || Cin <= 0 || Cout <= 0 || HW < 0) return BASQ_EINVAL;
     if ((int64_t)N * HW == 0) return BASQ_OK;
     if (!dy || !dx) return BASQ_EINVAL;
-    auto kern = &k_fold_or_tile;
-    BASQ_LAUNCH(kern, grid_for((int64_t)N * Cin * HW), kThreads, as_stream(stream), dy, dx, N, Cout, Cin, HW);
-    return launch_status();
+    return fold_or_tile(dy, dx, N, Cout, Cin, HW, as_stream(stream));
 }

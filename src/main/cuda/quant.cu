@@ -105,7 +105,7 @@ struct LsqBwd {
         for (int k = 0; k < V; k++) {
             float r;
             o[k] = basq_lsq_bwd1(a[k], ch.s, qn, qp, g[k], &r);
-            acc[0] += (double)(g[k] * r);
+            acc[0] += (double)g[k] * (double)r;  // as quant.cpp: the product in double
         }
         stv<V>(dx + e, o);
     }

@@ -6,18 +6,27 @@
  *
  * - Every pointer is a device pointer, the one-float scalars too (upper, bin, dupper, loss, dloss).
  * - A call enqueues its kernels on the stream and returns at once. The return code reports
- *   argument errors (BASQ_EINVAL) and launch failures (BASQ_EDEVICE); a fault while a kernel
- *   runs surfaces at the next synchronization of the stream.
+ *   argument errors (BASQ_EINVAL) and BASQ_EDEVICE when cudaGetLastError reports an error after
+ *   the launch: a failed launch, or an asynchronous fault of an earlier kernel (on any stream)
+ *   that has become sticky. A fault while a kernel runs surfaces at the next synchronization
+ *   of the stream, or at the next call that returns BASQ_EDEVICE; CUDA_LAUNCH_BLOCKING=1 makes
+ *   every launch synchronous, so that the call that returns the error is the one that faulted.
  * - Conditions that the CPU detects by reading the data cannot be returned without a
  *   synchronization: an out-of-range target makes the loss NaN (and its row gets no one-hot
  *   term in the backward); an argmax index outside its window is ignored by maxpool_bwd.
  * - Reductions are deterministic: they run over a partition of the data that depends on the
  *   sizes only (not on the device), with fixed-order trees in double, so the same inputs give
- *   bitwise the same outputs on every run and every GPU (not bitwise the CPU's: another order).
- * - Reducing kernels keep their per-block partial sums in the first floats of their big output
- *   (dx, y) between their kernels, and restore them: no workspace, no allocation, no atomics.
- *   Hence the big output must not alias an input there (clip/LSQ/BN backward, BN training
- *   forward and the fused kernels): BASQ_EINVAL.
+ *   bitwise the same outputs on every run and every GPU. They are grid-wide (many blocks), and
+ *   not bitwise the CPU's: the order differs, so a sum rounded to float may differ from the
+ *   CPU's by an ulp (exactly equal where the sum in double is exact in any order).
+ * - Element formulas are the CPU's (quant_math.h, and bn_engine.h's scales): with the same
+ *   inputs, the same float operations (the library is built with --fmad=false, as the
+ *   emulation's checks assume; see build-native/build.sh).
+ * - Per-channel reductions keep their per-block partial sums in the first floats of their big
+ *   output (dx, y) between their kernels, and restore them: no workspace, no atomics. Hence
+ *   the big output must not alias an input there (clip/LSQ/BN backward, BN training forward and
+ *   the fused kernels): BASQ_EINVAL. The sums of squares and the loss forwards, which have no
+ *   big output, take a workspace of doubles from the caller (sizes: the *_work functions).
  * - Nothing here allocates, prints or synchronizes.
  *
  * Beyond the CPU set: helpers for a cuBLAS linear layer, and fused kernels for the BASQ block
@@ -60,11 +69,23 @@ BASQ_API int basq_cuda_axpy(float alpha, const float* x, float* y, int64_t n, vo
 BASQ_API int basq_cuda_scale(float* x, float alpha, int64_t n, void* stream);
 BASQ_API int basq_cuda_fill(float* x, float value, int64_t n, void* stream);
 BASQ_API int basq_cuda_copy(const float* x, float* y, int64_t n, void* stream);
-BASQ_API int basq_cuda_sum_squares(const float* x, int64_t n, float* out, void* stream);
+/* *out (device, one float) = the sum of squares of x[0..n); work: basq_cuda_sum_squares_work(1, &n) doubles. */
+BASQ_API int basq_cuda_sum_squares(const float* x, int64_t n, float* out, double* work, void* stream);
 BASQ_API int basq_cuda_dropout_fwd(const float* x, float* y, uint8_t* mask, int64_t n, float p, uint64_t seed,
                                    uint64_t offset, void* stream);
 BASQ_API int basq_cuda_dropout_bwd(const float* dy, const uint8_t* mask, float* dx, int64_t n, float p,
                                    void* stream);
+
+/*
+ * Sum of squares of count device arrays at once (a gradient norm with one kernel sequence and
+ * one read-back): *out (device, one double) = the sum over i, in order, in double, of
+ * (float)(sum of squares of xs[i][0..ns[i])), each inner sum as basq_cuda_sum_squares computes
+ * it. xs and ns are host arrays (read during the call); work: device scratch of
+ * basq_cuda_sum_squares_work(count, ns) doubles (-1: bad arguments).
+ */
+BASQ_API int64_t basq_cuda_sum_squares_work(int count, const int64_t* ns);
+BASQ_API int basq_cuda_sum_squares_multi(const float* const* xs, const int64_t* ns, int count, double* out,
+                                         double* work, void* stream);
 
 /* ---- pool.h */
 BASQ_API int basq_cuda_avgpool_fwd(const float* x, float* y, int N, int C, int H, int W, int k, int s, void* stream);
@@ -79,26 +100,28 @@ BASQ_API int basq_cuda_maxpool_bwd(const float* dy, const int32_t* idx, float* d
 BASQ_API int basq_cuda_flex_skip_fwd(const float* x, float* y, int N, int Cin, int Cout, int64_t HW, void* stream);
 BASQ_API int basq_cuda_flex_skip_bwd(const float* dy, float* dx, int N, int Cin, int Cout, int64_t HW, void* stream);
 
-/* ---- loss.h (one block per call: the batch mean is a fixed-order sum) */
+/* ---- loss.h (the forwards take a workspace of basq_cuda_loss_work(N) doubles: per-block parts of
+ * the batch mean, summed in a fixed order) */
+BASQ_API int64_t basq_cuda_loss_work(int N);
 BASQ_API int basq_cuda_softmax_xent_fwd(const float* logits, const int64_t* target, float* loss, float* prob, int N,
-                                        int K, void* stream);
+                                        int K, double* work, void* stream);
 BASQ_API int basq_cuda_softmax_xent_bwd(const float* prob, const int64_t* target, const float* dloss,
                                         float* dlogits, int N, int K, void* stream);
 BASQ_API int basq_cuda_kd_loss_fwd(const float* student, const float* teacher, float* loss, float* p_student,
-                                   float* p_teacher, int N, int K, void* stream);
+                                   float* p_teacher, int N, int K, double* work, void* stream);
 BASQ_API int basq_cuda_kd_loss_bwd(const float* p_student, const float* p_teacher, const float* dloss,
                                    float* dstudent, int N, int K, void* stream);
 
 /* ---- optim.h */
-BASQ_API int basq_cuda_adam_step(float* p, const float* g, float* m, float* v, int64_t n, float step_size,
-                                 float beta1, float beta2, float eps, float wd, float bc2_sqrt, void* stream);
+BASQ_API int basq_cuda_adam_step(float* p, const float* g, float* m, float* v, int64_t n, double step_size,
+                                 double beta1, double beta2, double eps, double wd, double bc2_sqrt, void* stream);
 BASQ_API int basq_cuda_sgd_step(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float wd,
                                 int nesterov, void* stream);
 
 /* ---- linear-layer helpers around cuBLAS */
 /* y[n, o] += b[o] for y [N, OUT]. */
 BASQ_API int basq_cuda_bias_add(float* y, const float* b, int N, int OUT, void* stream);
-/* db[o] = sum over n of dy[n, o] (in double, rows in order) for dy [N, OUT]. */
+/* db[o] = sum over n of dy[n, o] (in double, a fixed order that depends on N) for dy [N, OUT]. */
 BASQ_API int basq_cuda_col_sum(const float* dy, float* db, int N, int OUT, void* stream);
 
 /* ---- fused kernels for the BASQ block (SPEC 2: BN_a feeds only its quantizer) */

@@ -65,6 +65,9 @@ struct Block {
 };
 
 inline thread_local Block* block = nullptr;
+
+// cuda_util.cuh's index32_limit: the checks set it to 0 to run the 64-bit index paths.
+inline int64_t index32_limit = int64_t(1) << 31;
 inline thread_local cudaError_t last_error = cudaSuccess;
 
 }  // namespace basq_emu

@@ -220,6 +220,9 @@ public final class F {
     public static Tensor batchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
             boolean training, float momentum, float eps) {
         int c = checkBatchNorm("batch_norm", x, gamma, beta, runningMean, runningVar);
+        if (training) {
+            requireBatchValues("batch_norm", x);
+        }
         Backend b = x.backend();
         Tensor y = like(x);
         if (training) {
@@ -241,6 +244,19 @@ public final class F {
             }
         }
         return y;
+    }
+
+    /**
+     * Training-mode batch norm divides by the batch variance of each channel: with a single value
+     * per channel (batch 1 at a 1x1 feature map) it is undefined. PyTorch refuses it too.
+     */
+    private static void requireBatchValues(String op, Tensor x) {
+        long perChannel = x.numel() / Math.max(1, x.dim(1));
+        if (perChannel < 2) {
+            throw new IllegalArgumentException(op + ": training-mode batch norm needs more than one value per channel, "
+                    + "got input " + x.shape() + " (a batch of " + x.dim(0) + " at " + (x.numel() / Math.max(1, x.dim(0))
+                    / Math.max(1, x.dim(1))) + " values per example and channel): use a larger batch");
+        }
     }
 
     private static int checkBatchNorm(String op, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean,
@@ -272,6 +288,9 @@ public final class F {
             return clipQuant(batchNorm(x, gamma, beta, runningMean, runningVar, training, momentum, eps), upper, bin);
         }
         int c = checkBatchNorm("batch_norm_clip_quant", x, gamma, beta, runningMean, runningVar);
+        if (training) {
+            requireBatchValues("batch_norm_clip_quant", x);
+        }
         requireF32("batch_norm_clip_quant", upper, bin);
         if (upper.numel() != 1 || bin.numel() != 1) {
             throw new IllegalArgumentException("clip_quant: upper_bound and bin must have one element");
@@ -308,6 +327,9 @@ public final class F {
             return lsq(batchNorm(x, gamma, beta, runningMean, runningVar, training, momentum, eps), step, qn, qp, 1);
         }
         int c = checkBatchNorm("batch_norm_lsq", x, gamma, beta, runningMean, runningVar);
+        if (training) {
+            requireBatchValues("batch_norm_lsq", x);
+        }
         requireF32("batch_norm_lsq", step);
         if (step.numel() != c) {
             throw new IllegalArgumentException("lsq: " + step.numel() + " steps for " + c + " channels of "
@@ -360,6 +382,9 @@ public final class F {
             return res == null ? y : add(y, res);
         }
         int c = checkBatchNorm("unit_tail", z, g1, b1, rm1, rv1);
+        if (training) {
+            requireBatchValues("unit_tail", z);
+        }
         checkBatchNorm("unit_tail", z, g2, b2, rm2, rv2);
         requireF32("unit_tail", skip, res);
         if (res != null) {

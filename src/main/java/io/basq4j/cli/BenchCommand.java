@@ -30,7 +30,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Median supernet training-step and evaluation throughput (random data, random selection "
-                + "per step, Adam). Ends with train_img_per_s=<x> and eval_img_per_s=<y>.")
+                + "per step, Adam). Ends with train_img_per_s=<x>, eval_img_per_s=<y> and the peak memory of "
+                + "tensors, peak_tensor_mib=<z> (on CUDA also device_used_mib).")
 public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--arch", defaultValue = "mobilenetv2", description = "mobilenetv2, resnet18 or resnet20")
     String arch;
@@ -96,10 +97,7 @@ public final class BenchCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UserError(e.getMessage(), 2);
         }
-        if (threads != null) {
-            CpuKernels.basq_set_num_threads(threads);
-            CpuKernels.basq_blas_set_num_threads(threads);
-        }
+        Threads.apply(threads, System.err);
         F.setFusion(fused);
         if (infer) { // bench --infer: the deployed network's engine (InferBench)
             return InferBench.run(arch, mc, batch, steps, warmup, profile);
@@ -120,14 +118,18 @@ public final class BenchCommand implements Callable<Integer> {
         try (Supernet model = Models.create(arch, mc); Tensor x = Tensor.of(dev, img, batch, inChannels, resolution,
                 resolution); Tensor y = Tensor.ofLongs(dev, lab, batch);
                 Adam adam = new Adam(Training.supernetGroups(model, mc.l2(), 5e-6))) {
+            // Training-mode batch norm needs more than one value per channel; the last feature map
+            // is the smallest, so a batch of 1 at a 1x1 last stage cannot train (evaluation can).
+            boolean trainable = (long) batch * model.outputSize() * model.outputSize() >= 2;
             try (Scope s = Scope.open()) {
-                model.initActivationSteps(x);
+                model.initActivationSteps(trainable ? x : Tensor.of(dev, java.util.Arrays.copyOf(img, 2 * img.length),
+                        2, inChannels, resolution, resolution));
             }
             model.setWeightQuantization(weightQuant);
             List<Tensor> params = Training.trainable(model);
             model.train();
-            double[] train = new double[steps];
-            for (int i = -warmup; i < steps; i++) {
+            double[] train = new double[trainable ? steps : 0];
+            for (int i = -warmup; trainable && i < steps; i++) {
                 if (i == 0 && prof != null) {
                     prof.reset();
                 }
@@ -145,7 +147,7 @@ public final class BenchCommand implements Callable<Integer> {
                     train[i] = (System.nanoTime() - t0) / 1e9;
                 }
             }
-            if (prof != null) {
+            if (prof != null && trainable) {
                 printProfile(prof, "training step", steps);
             }
             model.eval();
@@ -166,16 +168,28 @@ public final class BenchCommand implements Callable<Integer> {
             if (prof != null) {
                 printProfile(prof, "evaluation", steps);
             }
-            double tm = median(train);
             double em = median(eval);
-            System.out.printf(Locale.ROOT, "training step:  median %.1f ms (min %.1f, max %.1f) over %d steps%n",
-                    tm * 1e3, Arrays.stream(train).min().orElse(0) * 1e3, Arrays.stream(train).max().orElse(0) * 1e3,
-                    steps);
+            if (trainable) {
+                System.out.printf(Locale.ROOT, "training step:  median %.1f ms (min %.1f, max %.1f) over %d steps%n",
+                        median(train) * 1e3, Arrays.stream(train).min().orElse(0) * 1e3,
+                        Arrays.stream(train).max().orElse(0) * 1e3, steps);
+            } else {
+                System.out.printf(Locale.ROOT, "training step:  not measured: training-mode batch norm needs more than "
+                        + "one value per channel, and a batch of %d gives one at the %dx%d last stage (use --batch 2 "
+                        + "or more)%n", batch, model.outputSize(), model.outputSize());
+            }
             System.out.printf(Locale.ROOT, "evaluation:     median %.1f ms (min %.1f, max %.1f) over %d steps%n",
                     em * 1e3, Arrays.stream(eval).min().orElse(0) * 1e3, Arrays.stream(eval).max().orElse(0) * 1e3,
                     steps);
-            System.out.printf(Locale.ROOT, "train_img_per_s=%.1f%n", batch / tm);
+            if (trainable) {
+                System.out.printf(Locale.ROOT, "train_img_per_s=%.1f%n", batch / median(train));
+            }
             System.out.printf(Locale.ROOT, "eval_img_per_s=%.1f%n", batch / em);
+            // peak of the tensors and workspaces alive at once; on a GPU also all its memory in use now
+            System.out.printf(Locale.ROOT, "peak_tensor_mib=%.1f%n", x.backend().allocator().peakBytes() / 1048576.0);
+            if (x.backend() instanceof io.basq4j.tensor.CudaBackend cb) {
+                System.out.printf(Locale.ROOT, "device_used_mib=%.1f%n", cb.deviceBytesUsed() / 1048576.0);
+            }
         }
         return 0;
     }

@@ -13,7 +13,10 @@ import picocli.CommandLine.Command;
         subcommands = {InfoCommand.class, ModelsCommand.class, ParityCommand.class,
             PipelineCommands.Pipeline.class, PipelineCommands.TrainSupernet.class, PipelineCommands.Search.class,
             PipelineCommands.Finetune.class, PipelineCommands.TrainFp.class, PipelineCommands.RandomArchs.class,
-            BenchCommand.class, ExportCommand.class,
+            ImportSupernetCommand.class,
+            ModelCommands.Evaluate.class, ModelCommands.Predict.class,
+            BenchCommand.class,
+            ExportCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
@@ -41,6 +44,7 @@ public final class Main implements Runnable {
     /** The configured picocli command line (subcommands, error handling). */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionStrategy(OptionRangeCheck.strategy());
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (debug()) {
                 ex.printStackTrace();

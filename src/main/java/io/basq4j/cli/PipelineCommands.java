@@ -2,6 +2,7 @@ package io.basq4j.cli;
 
 import io.basq4j.data.DataException;
 import io.basq4j.data.DataLoader;
+import io.basq4j.io.CheckpointFormatException;
 import io.basq4j.io.JsonFiles;
 import io.basq4j.models.Supernet;
 import io.basq4j.pipeline.FinetuneStep;
@@ -9,9 +10,14 @@ import io.basq4j.pipeline.Results;
 import io.basq4j.search.Architecture;
 import io.basq4j.search.KFoldSearch;
 import io.basq4j.train.Finetuning;
+import io.basq4j.train.NonFiniteException;
+import io.basq4j.train.Preflight;
 import io.basq4j.train.RunConfig;
+import io.basq4j.train.RunDirectory;
 import io.basq4j.train.RunLog;
+import io.basq4j.train.RunState;
 import io.basq4j.train.SupernetTraining;
+import io.basq4j.train.Teacher;
 import io.basq4j.train.Teachers;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -35,7 +41,8 @@ public final class PipelineCommands {
     static int guarded(Callable<Integer> body) throws Exception {
         try {
             return body.call();
-        } catch (DataException | IllegalArgumentException | java.io.UncheckedIOException e) {
+        } catch (DataException | IllegalArgumentException | java.io.UncheckedIOException | NonFiniteException
+                | RunDirectory.BusyException | CheckpointFormatException e) {
             if (Main.debug()) {
                 e.printStackTrace();
             }
@@ -57,16 +64,32 @@ public final class PipelineCommands {
                 description = "stop after N iterations of this invocation, with a checkpoint to --resume from")
         Long maxIterations;
 
+        @Option(names = "--force", description = "start over on a run directory that holds a run (deletes its "
+                + "supernet, checkpoint, curve and later results)")
+        boolean force;
+
         @Override
         public Integer call() throws Exception {
             return guarded(() -> {
                 RunConfig c = opts.config();
-                try (RunLog log = opts.open(c)) {
-                    SupernetTraining.run(c, opts.runDir(c), resume, log,
+                Path dir = opts.runDir(c);
+                Teachers.check(c);
+                Preflight.check(c, true, true);
+                RunState.checkStart(c, dir, resume, force);
+                try (RunLog log = opts.open(c, () -> startUnderLock(c, dir, resume, force))) {
+                    SupernetTraining.run(c, dir, resume, log,
                             maxIterations == null ? Long.MAX_VALUE : maxIterations);
                 }
                 return 0;
             });
+        }
+    }
+
+    /** The start checks again, now that no other command can change the directory; then a forced start clears it. */
+    static void startUnderLock(RunConfig c, Path dir, boolean resume, boolean force) {
+        RunState.checkStart(c, dir, resume, force);
+        if (force) {
+            RunState.clear(dir);
         }
     }
 
@@ -81,6 +104,8 @@ public final class PipelineCommands {
         public Integer call() throws Exception {
             return guarded(() -> {
                 RunConfig c = opts.config();
+                Preflight.check(c, false, true);
+                KFoldSearch.checkSupernet(c, opts.runDir(c));
                 try (RunLog log = opts.open(c)) {
                     KFoldSearch.run(c, opts.runDir(c), log);
                 }
@@ -91,7 +116,8 @@ public final class PipelineCommands {
 
     @Command(name = "finetune", mixinStandardHelpOptions = true,
             description = "Step 3 (SPEC 7): finetune each fold's architecture of <run>/search.json from the supernet; "
-                    + "prints the finetuned accuracies and their mean, writes <run>/results.json.")
+                    + "saves each fold's network (<run>/models/fold-<k>.safetensors) and the chosen one "
+                    + "(<run>/models/model.safetensors), evaluates them on the test set, writes <run>/results.json.")
     public static final class Finetune implements Callable<Integer> {
         @Mixin
         RunOptions opts;
@@ -101,6 +127,13 @@ public final class PipelineCommands {
             return guarded(() -> {
                 RunConfig c = opts.config();
                 Path dir = opts.runDir(c);
+                Teachers.checkForFinetuning(c);
+                Preflight.check(c, true, true);
+                KFoldSearch.checkSupernet(c, dir);
+                if (!java.nio.file.Files.exists(dir.resolve(KFoldSearch.RESULT))) {
+                    throw new IllegalArgumentException("no search result at " + dir.resolve(KFoldSearch.RESULT)
+                            + " (run 'search --run " + dir + "' first)");
+                }
                 try (RunLog log = opts.open(c)) {
                     FinetuneStep.Result ft = FinetuneStep.run(c, dir, log);
                     try (Supernet probe = KFoldSearch.loadSupernet(c, dir)) {
@@ -125,12 +158,19 @@ public final class PipelineCommands {
         @Option(names = "--resume", description = "continue supernet training from its last checkpoint")
         boolean resume;
 
+        @Option(names = "--force", description = "start over on a run directory that holds a run (deletes its "
+                + "supernet, checkpoint, curve and later results)")
+        boolean force;
+
         @Override
         public Integer call() throws Exception {
             return guarded(() -> {
                 RunConfig c = opts.config();
                 Path dir = opts.runDir(c);
-                try (RunLog log = opts.open(c)) {
+                Teachers.check(c);
+                Preflight.check(c, true, true);
+                RunState.checkStart(c, dir, resume, force);
+                try (RunLog log = opts.open(c, () -> startUnderLock(c, dir, resume, force))) {
                     long t0 = System.nanoTime();
                     log.info("BASQ pipeline, preset %s, run directory %s", c.preset, dir);
                     SupernetTraining.Result tr = SupernetTraining.run(c, dir, resume, log);
@@ -145,12 +185,9 @@ public final class PipelineCommands {
                     Results.chart(dir, tr.curve(), s, ft);
                     log.plain("");
                     KFoldSearch.print(s, log);
-                    log.plain("finetuned_accs " + ft.folds().stream()
-                            .map(r -> String.format(Locale.ROOT, "%.2f", r.best()))
-                            .reduce((a, b) -> a + " " + b).orElse(""));
-                    log.plain(String.format(Locale.ROOT, "mean %.2f", ft.mean()));
-                    log.info("done in %s: %s, %s", RunLog.duration(t.get("total")), dir.resolve(Results.JSON_FILE),
-                            dir.resolve(Results.CHART_FILE));
+                    FinetuneStep.print(ft, log);
+                    log.info("done in %s: %s, %s, %s", RunLog.duration(t.get("total")), dir.resolve(Results.JSON_FILE),
+                            dir.resolve(Results.CHART_FILE), ft.modelFile());
                 }
                 return 0;
             });
@@ -171,6 +208,7 @@ public final class PipelineCommands {
         public Integer call() throws Exception {
             return guarded(() -> {
                 RunConfig c = opts.config();
+                Preflight.check(c, true, true);
                 try (RunLog log = opts.open(c)) {
                     double acc = Teachers.train(c, opts.runDir(c).resolve(Teachers.FILE),
                             epochs != null ? epochs : c.teacherEpochs, log);
@@ -204,6 +242,11 @@ public final class PipelineCommands {
                 if (count < 1) {
                     throw new IllegalArgumentException("--count must be at least 1, got " + count);
                 }
+                if (finetune) {
+                    Teachers.checkForFinetuning(c);
+                }
+                Preflight.check(c, finetune, true);
+                KFoldSearch.checkSupernet(c, dir);
                 try (RunLog log = opts.open(c); KFoldSearch.ValidationSet val = new KFoldSearch.ValidationSet(c)) {
                     Random r = new Random(c.seed + 4242);
                     int[] all = new int[val.batches()];
@@ -222,18 +265,21 @@ public final class PipelineCommands {
                         }
                     }
                     Map<String, Object> out = new LinkedHashMap<>();
+                    out.put("measured_on", c.holdout() ? "val" : "test");
                     out.put("archs", archs);
                     out.put("accs", accs);
                     out.put("mean", mean(accs));
                     log.plain(String.format(Locale.ROOT, "random_mean %.2f", mean(accs)));
                     if (finetune) {
                         List<Double> tuned = new ArrayList<>();
-                        try (DataLoader train = FinetuneStep.trainLoader(c)) {
+                        try (DataLoader train = FinetuneStep.trainLoader(c);
+                                Teacher teacher = FinetuneStep.openTeacher(c, dir, log)) {
                             for (int i = 0; i < count; i++) {
                                 try (Supernet model = KFoldSearch.loadSupernet(c, dir)) {
                                     Finetuning.FoldResult fr = Finetuning.run(c, i,
                                             archs.get(i), model, train,
-                                            (m, a) -> FinetuneStep.fullAccuracy(m, a, val, all), accs.get(i), log);
+                                            (m, a) -> FinetuneStep.fullAccuracy(m, a, val, all), accs.get(i),
+                                            teacher, log);
                                     tuned.add(fr.best());
                                 }
                             }

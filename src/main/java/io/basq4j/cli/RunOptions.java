@@ -1,14 +1,18 @@
 package io.basq4j.cli;
 
 import io.basq4j.io.JsonFiles;
-import io.basq4j.kernels.CpuKernels;
+import io.basq4j.tensor.CudaMath;
 import io.basq4j.train.RunConfig;
+import io.basq4j.train.RunConfigFile;
+import io.basq4j.train.RunDirectory;
 import io.basq4j.train.RunLog;
-import java.io.IOException;
+import io.basq4j.train.SettingRanges;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import picocli.CommandLine;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * The options every pipeline command shares: a preset, the run directory, and one flag per
@@ -16,6 +20,8 @@ import picocli.CommandLine.Option;
  * that run's saved configuration ({@code config.json}) unless {@code --preset} is given.
  */
 public final class RunOptions {
+    @Spec(Spec.Target.MIXEE)
+    CommandLine.Model.CommandSpec mixee;
 
     @Option(names = "--preset", paramLabel = "NAME",
             description = "fashion (default: Fashion-MNIST, 2-bit MobileNet-v2, ~13 min on 2 cores), smoke (seconds, "
@@ -36,8 +42,21 @@ public final class RunOptions {
     @Option(names = "--train-limit", paramLabel = "N", description = "training examples used (0: all)")
     Integer trainLimit;
 
-    @Option(names = "--val-limit", paramLabel = "N", description = "validation examples used (0: all)")
+    @Option(names = {"--test-limit", "--val-limit"}, paramLabel = "N",
+            description = "test-set examples used (0: all), in file order (with --protocol reference the test set "
+                    + "is also the validation set)")
     Integer valLimit;
+
+    @Option(names = "--protocol", paramLabel = "NAME",
+            description = "holdout (default: search, epoch and model choice on a validation split held out of the "
+                    + "training data; the test set read once, for the final report) or reference (the paper's way: "
+                    + "search and finetuning choices on the test set)")
+    String protocol;
+
+    @Option(names = "--val-split", paramLabel = "N",
+            description = "training examples held out as the validation split (holdout protocol; class-stratified, "
+                    + "fixed)")
+    Integer valSplit;
 
     @Option(names = "--batch", paramLabel = "N", description = "training batch size")
     Integer batch;
@@ -86,7 +105,9 @@ public final class RunOptions {
     Double lr;
 
     @Option(names = "--teacher", paramLabel = "WHAT",
-            description = "none (cross-entropy), train (train a full-precision teacher first) or a checkpoint file")
+            description = "none (cross-entropy), train (train a full-precision teacher first), torchvision:FILE.pth "
+                    + "(a torchvision ResNet, e.g. ~/.cache/torch/hub/checkpoints/resnet50-0676ba61.pth) or a "
+                    + "train-fp checkpoint")
     String teacher;
 
     @Option(names = "--teacher-epochs", paramLabel = "N", description = "epochs of the full-precision teacher")
@@ -128,6 +149,10 @@ public final class RunOptions {
     @Option(names = "--finetune-lr", paramLabel = "X", description = "finetuning learning rate")
     Double finetuneLr;
 
+    @Option(names = "--finetune-loss", paramLabel = "KIND",
+            description = "ce (cross-entropy on labels, SPEC 7 and the reference) or kd (distil from the teacher)")
+    String finetuneLoss;
+
     @Option(names = "--seed", paramLabel = "N", description = "random seed")
     Long seed;
 
@@ -137,15 +162,20 @@ public final class RunOptions {
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads of the kernels and BLAS")
     Integer threads;
 
+    @Option(names = "--tf32", paramLabel = "MODE", description = "TF32 for CUDA convolutions: auto (while training, "
+            + "as the reference; not in the search's evaluation), on, off")
+    String tf32;
+
     /** The configuration: saved run config or preset, then the flags given. */
     public RunConfig config() {
         RunConfig c;
         Path saved = runDir(null).resolve("config.json");
-        if (preset == null && run != null && Files.exists(saved)) {
+        boolean fromFile = preset == null && run != null && Files.exists(saved);
+        if (fromFile) {
             try {
-                c = JsonFiles.MAPPER.readValue(saved.toFile(), RunConfig.class);
-            } catch (IOException e) {
-                throw new UserError("cannot read " + saved + ": " + e.getMessage());
+                c = RunConfigFile.read(saved, false); // ranges below, after the flags: a flag may fix a value
+            } catch (IllegalArgumentException e) {
+                throw new UserError(e.getMessage());
             }
         } else {
             try {
@@ -158,6 +188,8 @@ public final class RunOptions {
         if (data != null) c.dataDir = data;
         if (trainLimit != null) c.trainLimit = trainLimit;
         if (valLimit != null) c.valLimit = valLimit;
+        if (protocol != null) c.protocol = protocol;
+        if (valSplit != null) c.valSplit = valSplit;
         if (batch != null) c.batch = batch;
         if (evalBatch != null) c.evalBatch = evalBatch;
         if (workers != null) c.workers = workers;
@@ -192,9 +224,18 @@ public final class RunOptions {
         if (finetuneEpochs != null) c.finetuneEpochs = finetuneEpochs;
         if (finetuneBatches != null) c.finetuneBatches = finetuneBatches;
         if (finetuneLr != null) c.finetuneLr = finetuneLr;
+        if (finetuneLoss != null) c.finetuneLoss = finetuneLoss;
         if (seed != null) c.seed = seed;
         if (device != null) c.device = device;
         if (threads != null) c.threads = threads;
+        if (tf32 != null) c.tf32 = tf32;
+        if (fromFile) {
+            try {
+                SettingRanges.check(c, saved.toString());
+            } catch (IllegalArgumentException e) {
+                throw new UserError(e.getMessage());
+            }
+        }
         try {
             c.validate();
         } catch (IllegalArgumentException e) {
@@ -211,19 +252,59 @@ public final class RunOptions {
         return Path.of("runs", c != null ? c.preset : preset == null ? "fashion" : preset);
     }
 
-    /** Creates the run directory, saves the configuration, sets threads, opens the log. */
+    /** As {@link #open(RunConfig, Runnable)} with no further check. */
     public RunLog open(RunConfig c) {
+        return open(c, () -> { });
+    }
+
+    /**
+     * Takes the run directory for this command (created if needed; another command holding it
+     * is refused, see {@link RunDirectory}), runs {@code underLock} (checks and clean-ups that
+     * must see the directory as no other command changes it), then saves the configuration,
+     * sets the threads and opens the log. Closing the log releases the directory. Call it only
+     * after the inputs have been checked ({@link io.basq4j.train.Preflight}): nothing is created
+     * before.
+     */
+    public RunLog open(RunConfig c, Runnable underLock) {
         Path dir = runDir(c);
+        RunDirectory lock;
         try {
-            Files.createDirectories(dir);
+            lock = RunDirectory.lock(dir, command());
+        } catch (java.io.UncheckedIOException e) {
+            throw new UserError(e.getMessage());
+        }
+        try {
+            underLock.run();
             JsonFiles.writeAtomically(dir.resolve("config.json"), c);
-        } catch (IOException | java.io.UncheckedIOException e) {
+            Threads.apply(c.threads, System.err);
+            CudaMath.setTf32(c.tf32Mode());
+            RunLog log = new RunLog(System.out, dir.resolve("log.txt")).closeAlso(lock);
+            if (!lock.removedOrphans().isEmpty()) {
+                log.info("removed %d temporary files of interrupted writes: %s", lock.removedOrphans().size(),
+                        lock.removedOrphans().stream().map(p -> p.getFileName().toString()).toList());
+            }
+            return log;
+        } catch (java.io.UncheckedIOException e) {
+            lock.close();
             throw new UserError("cannot write to run directory " + dir + ": " + e.getMessage());
+        } catch (RuntimeException e) {
+            lock.close();
+            throw e;
         }
-        if (c.threads > 0) {
-            CpuKernels.basq_set_num_threads(c.threads);
-            CpuKernels.basq_blas_set_num_threads(c.threads);
+    }
+
+    /** This command as typed, for the lock file ("basq4j train-supernet --run runs/x ..."). */
+    private String command() {
+        StringBuilder sb = new StringBuilder("basq4j");
+        CommandLine root = mixee == null ? null : mixee.root().commandLine();
+        CommandLine.ParseResult pr = root == null ? null : root.getParseResult();
+        if (pr != null) {
+            for (String a : pr.originalArgs()) {
+                sb.append(' ').append(a);
+            }
+        } else if (mixee != null) {
+            sb.append(' ').append(mixee.name());
         }
-        return new RunLog(System.out, dir.resolve("log.txt"));
+        return sb.toString();
     }
 }

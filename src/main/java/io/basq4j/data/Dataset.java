@@ -58,6 +58,15 @@ public interface Dataset {
         return names;
     }
 
+    /**
+     * The evaluation transform as a rule for image files (what a saved model records so that
+     * files of any size can be classified), or null when the data set has none (its examples
+     * are not images, or not of 1 or 3 channels).
+     */
+    default Preprocessing preprocessing() {
+        return null;
+    }
+
     /** A one-line description for logs. */
     default String describe() {
         return getClass().getSimpleName() + "[" + size() + " examples, " + classes() + " classes, "

@@ -349,6 +349,18 @@ public final class FashionMnist implements Dataset {
         return labels[source(i)] & 0xFF;
     }
 
+    /** Grey, shorter side resized to the files' size (28), centre crop of that size, the padding, mean and std. */
+    @Override
+    public Preprocessing preprocessing() {
+        int side = Math.min(rows, cols);
+        return new Preprocessing(1, side, side, pad, new float[] {mean}, new float[] {std});
+    }
+
+    /** Example {@code i} before any transform, as an image (grey replicated to RGB). */
+    public RgbImage image(int i) {
+        return RgbImage.grey(cols, rows, rawImage(i));
+    }
+
     @Override
     public long load(int i, float[] dst, int offset, Random rng) {
         int src = source(i);

@@ -148,11 +148,19 @@ public final class Idx {
         }
     }
 
+    /**
+     * The {@code length} data bytes that follow the header. The buffer grows with what the file
+     * actually holds (at most doubling), so a header that declares more than the file has
+     * fails at the end of the file without allocating what it declares.
+     */
     private static byte[] readBody(DataInputStream in, Path file, int length) throws IOException {
-        byte[] data = new byte[length];
+        byte[] data = new byte[Math.min(length, 1 << 20)];
         int read = 0;
         while (read < length) {
-            int r = in.read(data, read, length - read);
+            if (read == data.length) {
+                data = java.util.Arrays.copyOf(data, (int) Math.min(length, 2L * data.length));
+            }
+            int r = in.read(data, read, data.length - read);
             if (r < 0) {
                 throw new DataException("corrupt IDX file " + file + ": truncated, expected " + length
                         + " data bytes but found " + read);

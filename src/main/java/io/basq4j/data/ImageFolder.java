@@ -20,7 +20,9 @@ import java.util.stream.Stream;
  * Classes are the folder names under {@code root/train} sorted (by {@link String#compareTo}, as
  * Python sorts), label = position; every split uses that list, and a class folder of another split
  * that train lacks is an error. Without a {@code train} folder the split's own folders are the
- * classes. Files of a class are in sorted order of their relative path.
+ * classes. A class folder without images is an error in the split that defines the classes (it
+ * would shift every later label), and holds no examples in another split. Files of a class are
+ * in sorted order of their relative path.
  *
  * <p>Transforms, as torchvision's on PIL images (see {@link Resample}):
  * <ul>
@@ -58,6 +60,8 @@ public final class ImageFolder implements Dataset {
     private final double ratioMax;
     private final boolean strict;
     private final PrintStream log;
+    private final float[] mean;
+    private final float[] std;
     private final float[][] lut = new float[3][256];
     private final Map<Integer, String> skipped = new ConcurrentHashMap<>();
 
@@ -78,6 +82,8 @@ public final class ImageFolder implements Dataset {
         this.ratioMax = b.ratioMax;
         this.strict = b.strict;
         this.log = b.log;
+        this.mean = b.mean.clone();
+        this.std = b.std.clone();
         for (int c = 0; c < 3; c++) {
             for (int v = 0; v < 256; v++) {
                 lut[c][v] = (v / 255f - b.mean[c]) / b.std[c];
@@ -221,6 +227,7 @@ public final class ImageFolder implements Dataset {
                         + " (expected " + root + "/" + split + "/<class>/*.jpg)");
             }
             Path trainDir = root.resolve("train");
+            boolean definesClasses = !Files.isDirectory(trainDir) || split.equals("train");
             List<String> classes = classFolders(Files.isDirectory(trainDir) ? trainDir : splitDir);
             if (classes.isEmpty()) {
                 throw new DataException("no class folders in " + (Files.isDirectory(trainDir) ? trainDir : splitDir));
@@ -243,6 +250,10 @@ public final class ImageFolder implements Dataset {
                             .forEach(p -> names.add(splitDir.relativize(p).toString()));
                 } catch (IOException | java.io.UncheckedIOException e) {
                     throw new DataException("cannot list " + classDir + ": " + e.getMessage(), e);
+                }
+                if (names.isEmpty() && definesClasses) {
+                    throw new DataException("class folder " + classDir + " holds no images (*.jpg, *.jpeg, *.png); "
+                            + "every folder under " + splitDir + " is a class, so remove it or add images");
                 }
                 Collections.sort(names);
                 for (String n : names) {
@@ -332,6 +343,14 @@ public final class ImageFolder implements Dataset {
                     lut, dst, offset);
             return;
         }
+        evalWindow(img, resize, crop, lut, dst, offset);
+    }
+
+    /**
+     * The evaluation transform: Resize(resize) of the shorter side (none when 0), then
+     * CenterCrop(crop), through the per-channel lookup tables (also {@link Preprocessing}'s).
+     */
+    static void evalWindow(RgbImage img, int resize, int crop, float[][] lut, float[] dst, int offset) {
         int rw = img.width();
         int rh = img.height();
         if (resize > 0) {
@@ -343,6 +362,12 @@ public final class ImageFolder implements Dataset {
         int left = rw >= crop ? (int) Math.rint((rw - crop) / 2.0) : -((crop - rw) / 2);
         Resample.resizeWindow(img, 0, 0, img.width(), img.height(), rw, rh, left, top, crop, crop, false, lut, dst,
                 offset);
+    }
+
+    /** The evaluation transform as a rule for image files (RGB, resize, centre crop, this set's mean and std). */
+    @Override
+    public Preprocessing preprocessing() {
+        return new Preprocessing(3, resize, crop, 0, mean, std);
     }
 
     @Override

@@ -26,11 +26,28 @@ import javax.imageio.stream.ImageInputStream;
  * profiles are not applied.
  */
 public record RgbImage(int width, int height, byte[] rgb) {
+    /** Most pixels decoded from one file (twice Pillow's decompression-bomb warning size, where Pillow refuses). */
+    public static final long MAX_PIXELS = 2L * 89_478_485;
+
     public RgbImage {
         if (width <= 0 || height <= 0 || rgb.length != width * height * 3) {
             throw new IllegalArgumentException("invalid RGB image " + width + "x" + height + " with " + rgb.length
                     + " bytes");
         }
+    }
+
+    /** A grey image ({@code grey[y*width + x]}) with its value replicated into R, G and B. */
+    public static RgbImage grey(int width, int height, byte[] grey) {
+        if (grey.length != width * height) {
+            throw new IllegalArgumentException("grey image " + width + "x" + height + " with " + grey.length + " bytes");
+        }
+        byte[] rgb = new byte[grey.length * 3];
+        for (int i = 0, o = 0; i < grey.length; i++) {
+            rgb[o++] = grey[i];
+            rgb[o++] = grey[i];
+            rgb[o++] = grey[i];
+        }
+        return new RgbImage(width, height, rgb);
     }
 
     /** The sample of channel {@code c} at (x, y), 0..255. */
@@ -58,6 +75,12 @@ public record RgbImage(int width, int height, byte[] rgb) {
             ImageReader reader = readers.next();
             try {
                 reader.setInput(in, true, true);
+                long pixels = (long) reader.getWidth(0) * reader.getHeight(0);
+                if (pixels > MAX_PIXELS) {
+                    throw new IOException("image " + file + " declares " + reader.getWidth(0) + " x "
+                            + reader.getHeight(0) + " pixels, more than the " + MAX_PIXELS
+                            + " accepted (a decompression bomb?)");
+                }
                 List<String> warnings = new ArrayList<>();
                 reader.addIIOReadWarningListener((source, message) -> warnings.add(message));
                 BufferedImage img = reader.read(0, reader.getDefaultReadParam());

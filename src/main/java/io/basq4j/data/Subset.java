@@ -12,10 +12,17 @@ import java.util.Random;
 public final class Subset implements Dataset {
     private final Dataset base;
     private final int[] indices;
+    private final String description;
 
     /** A view of {@code base} at {@code indices} (copied; each in {@code [0, base.size())}). */
     public Subset(Dataset base, int[] indices) {
+        this(base, indices, null);
+    }
+
+    /** As {@link #Subset(Dataset, int[])}, described in logs as {@code description} (null: the default). */
+    public Subset(Dataset base, int[] indices, String description) {
         this.base = base;
+        this.description = description;
         this.indices = indices.clone();
         for (int i : this.indices) {
             if (i < 0 || i >= base.size()) {
@@ -165,7 +172,12 @@ public final class Subset implements Dataset {
     }
 
     @Override
+    public Preprocessing preprocessing() {
+        return base.preprocessing();
+    }
+
+    @Override
     public String describe() {
-        return "Subset[" + size() + " of " + base.describe() + "]";
+        return description != null ? description : "Subset[" + size() + " of " + base.describe() + "]";
     }
 }

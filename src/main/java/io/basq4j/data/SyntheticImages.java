@@ -23,9 +23,13 @@ public final class SyntheticImages implements Dataset {
     private final float mean;
     private final float std;
 
+    /** The default normalization of every channel: {@code (x - 0.5) / 0.25}. */
+    public static final float DEFAULT_MEAN = 0.5f;
+    public static final float DEFAULT_STD = 0.25f;
+
     /** {@code size} examples of {@code channels x height x width}, noise 0.1, normalized with mean 0.5, std 0.25. */
     public SyntheticImages(int size, int classes, int channels, int height, int width, long seed) {
-        this(size, classes, channels, height, width, seed, 0.1f, 0.5f, 0.25f);
+        this(size, classes, channels, height, width, seed, 0.1f, DEFAULT_MEAN, DEFAULT_STD);
     }
 
     public SyntheticImages(int size, int classes, int channels, int height, int width, long seed, float noise,
@@ -128,6 +132,22 @@ public final class SyntheticImages implements Dataset {
             dst[j] = (dst[j] - mean) / std;
         }
         return i % classes;
+    }
+
+    /**
+     * The rule that turns an 8-bit image of this set ({@link #renderBytes}) into its normalized
+     * input: no resize beyond the set's size, mean and std per channel (1 or 3 channels only).
+     */
+    @Override
+    public Preprocessing preprocessing() {
+        if ((channels != 1 && channels != 3) || height != width) {
+            return null;
+        }
+        float[] m = new float[channels];
+        float[] s = new float[channels];
+        java.util.Arrays.fill(m, mean);
+        java.util.Arrays.fill(s, std);
+        return new Preprocessing(channels, height, height, 0, m, s);
     }
 
     private void check(int i) {

@@ -3,6 +3,7 @@ package io.basq4j.deploy;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.basq4j.Version;
+import io.basq4j.data.Preprocessing;
 import io.basq4j.io.SafeTensors;
 import io.basq4j.io.TensorData;
 import io.basq4j.models.ModelConfig;
@@ -58,22 +59,42 @@ public final class SavedModel implements AutoCloseable {
     public static final String SELECTION = "selection";
     /** Branches per searched unit of the supernet the network came from. */
     public static final String SUPERNET_BRANCHES = "supernet_branches";
+    /** JSON array of strings: the name of each class, in label order (optional; default "0", "1", ...). */
+    public static final String CLASS_NAMES = "class_names";
+    /** JSON object: how an image file becomes the input ({@link Preprocessing#toJson()}; optional). */
+    public static final String PREPROCESSING = "preprocessing";
 
     /** The keys {@link #write} sets itself; extra metadata may not use them. */
     public static final Set<String> RESERVED = Set.of(FORMAT_KEY, FORMAT_VERSION_KEY, BASQ4J_VERSION, ARCH, WIDTH,
-            DIVISOR, BITS, RESOLUTION, IN_CHANNELS, CLASSES, DROPOUT, WEIGHT_QUANT, SELECTION, SUPERNET_BRANCHES);
+            DIVISOR, BITS, RESOLUTION, IN_CHANNELS, CLASSES, DROPOUT, WEIGHT_QUANT, SELECTION, SUPERNET_BRANCHES,
+            CLASS_NAMES, PREPROCESSING);
+
+    // Extra keys the BASQ pipeline writes (step 3): not reserved, read where present.
+    /** The fold of the k-fold search the network comes from. */
+    public static final String FOLD = "fold";
+    /** The evaluation protocol of the run: holdout or reference. */
+    public static final String PROTOCOL = "protocol";
+    /** JSON object of accuracies (%), each named after the data it was measured on (val_*, test_*). */
+    public static final String ACCURACIES = "accuracies";
+    /** JSON object naming the run's test set: {"dataset", "dir" (absent: the default), "limit", "seed"}. */
+    public static final String TEST_DATA = "test_data";
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path path;
     private final Supernet network;
     private final int[] selection;
+    private final List<String> classNames;
+    private final Preprocessing preprocessing;
     private final Map<String, String> metadata;
 
-    private SavedModel(Path path, Supernet network, int[] selection, Map<String, String> metadata) {
+    private SavedModel(Path path, Supernet network, int[] selection, List<String> classNames,
+            Preprocessing preprocessing, Map<String, String> metadata) {
         this.path = path;
         this.network = network;
         this.selection = selection;
+        this.classNames = classNames;
+        this.preprocessing = preprocessing;
         this.metadata = metadata;
     }
 
@@ -85,9 +106,26 @@ public final class SavedModel implements AutoCloseable {
      * the configuration metadata and {@code extra} (which may not use {@link #RESERVED} keys).
      */
     public static void write(Path file, Supernet supernet, int[] selection, Map<String, String> extra) {
+        write(file, supernet, selection, null, null, extra);
+    }
+
+    /**
+     * As {@link #write(Path, Supernet, int[], Map)}, with the class names (one per class of the
+     * model; null: none recorded) and the rule that turns an image file into the input (its
+     * channels and size must be the model's; null: none recorded).
+     */
+    public static void write(Path file, Supernet supernet, int[] selection, List<String> classNames,
+            Preprocessing preprocessing, Map<String, String> extra) {
+        ModelConfig c = supernet.config();
+        if (classNames != null && classNames.size() != c.classes()) {
+            throw new IllegalArgumentException(classNames.size() + " class names for a model of " + c.classes()
+                    + " classes");
+        }
+        if (preprocessing != null) {
+            checkPreprocessing(preprocessing, c, "");
+        }
         Map<String, TensorData> state = supernet.subnetState(selection);
         Map<String, String> meta = new LinkedHashMap<>();
-        ModelConfig c = supernet.config();
         meta.put(FORMAT_KEY, FORMAT);
         meta.put(FORMAT_VERSION_KEY, Integer.toString(FORMAT_VERSION));
         meta.put(BASQ4J_VERSION, Version.get());
@@ -102,6 +140,12 @@ public final class SavedModel implements AutoCloseable {
         meta.put(WEIGHT_QUANT, Boolean.toString(supernet.weightQuantization()));
         meta.put(SELECTION, json(selection));
         meta.put(SUPERNET_BRANCHES, Integer.toString(c.branches()));
+        if (classNames != null) {
+            meta.put(CLASS_NAMES, json(classNames));
+        }
+        if (preprocessing != null) {
+            meta.put(PREPROCESSING, preprocessing.toJson());
+        }
         if (extra != null) {
             for (Map.Entry<String, String> e : extra.entrySet()) {
                 if (RESERVED.contains(e.getKey())) {
@@ -118,6 +162,45 @@ public final class SavedModel implements AutoCloseable {
             SafeTensors.write(file, state, meta);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write model " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Adds (or replaces) non-reserved metadata entries of the saved model {@code file}, keeping
+     * its tensors; written atomically.
+     */
+    public static void updateMetadata(Path file, Map<String, String> entries) {
+        rewrite(file, file, entries);
+    }
+
+    /**
+     * Writes the saved model {@code from} to {@code to} (which may be the same file) with
+     * {@code entries} added to its metadata (non-reserved keys); written atomically.
+     */
+    public static void rewrite(Path from, Path to, Map<String, String> entries) {
+        try {
+            SafeTensors.File f = SafeTensors.read(from);
+            if (!FORMAT.equals(f.metadata().get(FORMAT_KEY))) {
+                throw notAModel(from, f);
+            }
+            Map<String, String> meta = new LinkedHashMap<>(f.metadata());
+            for (Map.Entry<String, String> e : entries.entrySet()) {
+                if (RESERVED.contains(e.getKey())) {
+                    throw new IllegalArgumentException("metadata key '" + e.getKey() + "' is set by SavedModel itself");
+                }
+                meta.put(e.getKey(), e.getValue());
+            }
+            SafeTensors.write(to, new LinkedHashMap<>(f.tensors()), meta);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write model " + to + " from " + from + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void checkPreprocessing(Preprocessing p, ModelConfig c, String where) {
+        if (p.channels() != c.inChannels() || p.size() != c.resolution()) {
+            throw new IllegalArgumentException(where + "the preprocessing makes " + p.channels() + "x" + p.size() + "x"
+                    + p.size() + " input but the model takes " + c.inChannels() + "x" + c.resolution() + "x"
+                    + c.resolution());
         }
     }
 
@@ -169,6 +252,16 @@ public final class SavedModel implements AutoCloseable {
             throw new IllegalArgumentException(file + ": invalid model metadata: " + e.getMessage());
         }
         int[] selection = selectionMeta(file, meta);
+        List<String> classNames = classNamesMeta(file, meta, config.classes());
+        Preprocessing preprocessing = null;
+        if (meta.containsKey(PREPROCESSING)) {
+            try {
+                preprocessing = Preprocessing.fromJson(meta.get(PREPROCESSING));
+                checkPreprocessing(preprocessing, config, "");
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(file + ": invalid metadata " + PREPROCESSING + ": " + e.getMessage());
+            }
+        }
         boolean weightQuant = Boolean.parseBoolean(meta.getOrDefault(WEIGHT_QUANT, "true"));
         Supernet net = Models.create(arch, config);
         try {
@@ -188,7 +281,8 @@ public final class SavedModel implements AutoCloseable {
             net.close();
             throw e;
         }
-        return new SavedModel(file, net, selection, Collections.unmodifiableMap(new LinkedHashMap<>(meta)));
+        return new SavedModel(file, net, selection, classNames, preprocessing,
+                Collections.unmodifiableMap(new LinkedHashMap<>(meta)));
     }
 
     private static IllegalArgumentException notAModel(Path file, SafeTensors.File f) {
@@ -265,6 +359,28 @@ public final class SavedModel implements AutoCloseable {
         }
     }
 
+    private static List<String> classNamesMeta(Path file, Map<String, String> meta, int classes) {
+        String v = meta.get(CLASS_NAMES);
+        if (v == null) {
+            List<String> names = new java.util.ArrayList<>(classes);
+            for (int k = 0; k < classes; k++) {
+                names.add(Integer.toString(k));
+            }
+            return Collections.unmodifiableList(names);
+        }
+        String[] names;
+        try {
+            names = JSON.readValue(v, String[].class);
+        } catch (IOException e) {
+            names = null;
+        }
+        if (names == null || names.length != classes || Arrays.stream(names).anyMatch(n -> n == null)) {
+            throw new IllegalArgumentException(file + ": metadata " + CLASS_NAMES + " is not a JSON array of " + classes
+                    + " strings (one per class)");
+        }
+        return List.of(names);
+    }
+
     private static String json(Object o) {
         try {
             return JSON.writeValueAsString(o);
@@ -297,6 +413,16 @@ public final class SavedModel implements AutoCloseable {
 
     public ModelConfig config() {
         return network.config();
+    }
+
+    /** The name of each class, in label order ("0", "1", ... when the file records none). */
+    public List<String> classNames() {
+        return classNames;
+    }
+
+    /** How an image file becomes this model's input, or null when the file records no rule. */
+    public Preprocessing preprocessing() {
+        return preprocessing;
     }
 
     public String arch() {

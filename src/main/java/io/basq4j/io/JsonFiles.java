@@ -4,9 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /** The run directory's JSON files: indented, written whole or not at all. */
 public final class JsonFiles {
@@ -17,18 +15,19 @@ public final class JsonFiles {
     }
 
     /**
-     * Writes {@code value} as JSON to {@code file} through a temporary file beside it and an
-     * atomic rename, so that a reader never sees a half-written file.
+     * Writes {@code value} as JSON to {@code file} through a uniquely named temporary file beside
+     * it and an atomic rename ({@link AtomicFiles}), so that a reader never sees a half-written
+     * file and a failed write leaves nothing behind.
      *
      * @throws UncheckedIOException naming the file when it cannot be written
      */
     public static void writeAtomically(Path file, Object value) {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        byte[] bytes;
         try {
-            MAPPER.writeValue(tmp.toFile(), value);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            bytes = MAPPER.writeValueAsBytes(value);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot encode " + file + ": " + e.getMessage(), e);
         }
+        AtomicFiles.write(file, bytes);
     }
 }

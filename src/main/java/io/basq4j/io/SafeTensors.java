@@ -12,15 +12,15 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Reads and writes the safetensors format: an 8-byte little-endian header length {@code N},
@@ -86,7 +86,10 @@ public final class SafeTensors {
     }
 
     /**
-     * Reads a whole safetensors file (memory-mapped).
+     * Reads a whole safetensors file (memory-mapped). Every header entry is checked against the
+     * file (offsets inside the data section, sizes matching dtype and shape, no two tensors
+     * sharing bytes) before any tensor is allocated, so a crafted file fails fast and the memory
+     * taken is at most the size of its data section.
      *
      * @throws IOException if the file cannot be read
      * @throws CheckpointFormatException if the file is not valid safetensors
@@ -94,28 +97,53 @@ public final class SafeTensors {
     public static File read(Path path) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
-            if (size < 8) {
-                throw new CheckpointFormatException(path, "file is " + size
-                        + " bytes, too short for the 8-byte safetensors header length");
-            }
-            ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-            readFully(ch, lenBuf, 0);
-            long headerLen = lenBuf.getLong(0);
-            if (headerLen < 2 || headerLen > size - 8 || headerLen > MAX_HEADER_BYTES) {
-                throw new CheckpointFormatException(path, "bad header length " + Long.toUnsignedString(headerLen)
-                        + " for a file of " + size + " bytes");
-            }
-            ByteBuffer headerBuf = ByteBuffer.allocate((int) headerLen);
-            readFully(ch, headerBuf, 8);
-            long dataStart = 8 + headerLen;
+            byte[] header = readHeader(path, ch, size);
+            long dataStart = 8 + header.length;
             long dataLen = size - dataStart;
             if (dataLen > Integer.MAX_VALUE) {
                 throw new IOException(path + ": data section of " + dataLen + " bytes exceeds the 2 GiB supported");
             }
+            Map<String, String> metadata = new LinkedHashMap<>();
+            List<Entry> entries = parseHeader(path, header, dataLen, metadata);
             MappedByteBuffer data = ch.map(FileChannel.MapMode.READ_ONLY, dataStart, dataLen);
             data.order(ByteOrder.LITTLE_ENDIAN);
-            return parse(path, headerBuf.array(), data, dataLen);
+            Map<String, TensorData> tensors = new LinkedHashMap<>();
+            for (Entry e : entries) {
+                tensors.put(e.name, e.load(data));
+            }
+            return new File(path, tensors, metadata);
         }
+    }
+
+    /**
+     * Only the {@code __metadata__} of a safetensors file (the header is read and checked; no
+     * tensor data is loaded).
+     */
+    public static Map<String, String> readMetadata(Path path) throws IOException {
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            long size = ch.size();
+            byte[] header = readHeader(path, ch, size);
+            Map<String, String> metadata = new LinkedHashMap<>();
+            parseHeader(path, header, size - 8 - header.length, metadata);
+            return Collections.unmodifiableMap(metadata);
+        }
+    }
+
+    private static byte[] readHeader(Path path, FileChannel ch, long size) throws IOException {
+        if (size < 8) {
+            throw new CheckpointFormatException(path, "file is " + size
+                    + " bytes, too short for the 8-byte safetensors header length");
+        }
+        ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        readFully(ch, lenBuf, 0);
+        long headerLen = lenBuf.getLong(0);
+        if (headerLen < 2 || headerLen > size - 8 || headerLen > MAX_HEADER_BYTES) {
+            throw new CheckpointFormatException(path, "bad header length " + Long.toUnsignedString(headerLen)
+                    + " for a file of " + size + " bytes");
+        }
+        ByteBuffer headerBuf = ByteBuffer.allocate((int) headerLen);
+        readFully(ch, headerBuf, 8);
+        return headerBuf.array();
     }
 
     private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
@@ -127,7 +155,33 @@ public final class SafeTensors {
         }
     }
 
-    private static File parse(Path path, byte[] header, ByteBuffer data, long dataLen) {
+    /** One checked header entry: where a tensor's bytes are and what they hold. */
+    private record Entry(String name, TensorData.DType dtype, int[] shape, long begin, long end) {
+        TensorData load(ByteBuffer data) {
+            ByteBuffer slice = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+            slice.position((int) begin).limit((int) end);
+            int numel = (int) ((end - begin) / dtype.byteSize());
+            if (dtype == TensorData.DType.F32) {
+                float[] a = new float[numel];
+                slice.slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(a);
+                return TensorData.ofFloat(shape, a);
+            } else if (dtype == TensorData.DType.U8) {
+                byte[] a = new byte[numel];
+                slice.slice().get(a);
+                return TensorData.ofBytes(shape, a);
+            } else if (dtype == TensorData.DType.I16) {
+                short[] a = new short[numel];
+                slice.slice().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer().get(a);
+                return TensorData.ofShorts(shape, a);
+            }
+            long[] a = new long[numel];
+            slice.slice().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(a);
+            return TensorData.ofLong(shape, a);
+        }
+    }
+
+    /** Checks every entry of the header against the data section; fills {@code metadata}. */
+    private static List<Entry> parseHeader(Path path, byte[] header, long dataLen, Map<String, String> metadata) {
         JsonNode root;
         try {
             root = JSON.readTree(header);
@@ -137,17 +191,41 @@ public final class SafeTensors {
         if (root == null || !root.isObject()) {
             throw new CheckpointFormatException(path, "header is not a JSON object");
         }
-        Map<String, TensorData> tensors = new LinkedHashMap<>();
-        Map<String, String> metadata = new LinkedHashMap<>();
+        List<Entry> entries = new ArrayList<>();
         for (Map.Entry<String, JsonNode> e : root.properties()) {
             String name = e.getKey();
             if (METADATA_KEY.equals(name)) {
                 parseMetadata(path, e.getValue(), metadata);
             } else {
-                tensors.put(name, parseTensor(path, name, e.getValue(), data, dataLen));
+                entries.add(parseTensor(path, name, e.getValue(), dataLen));
             }
         }
-        return new File(path, tensors, metadata);
+        checkDisjoint(path, entries);
+        return entries;
+    }
+
+    /** Two tensors may not share bytes (an aliased or overlapping file could multiply the memory taken). */
+    private static void checkDisjoint(Path path, List<Entry> entries) {
+        List<Entry> sorted = new ArrayList<>();
+        for (Entry e : entries) {
+            if (e.end > e.begin) {
+                sorted.add(e);
+            }
+        }
+        sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
+        for (int i = 1; i < sorted.size(); i++) {
+            Entry a = sorted.get(i - 1);
+            Entry b = sorted.get(i);
+            if (b.begin < a.end) {
+                throw new CheckpointFormatException(path, "tensors '" + brief(a.name) + "' [" + a.begin + ", " + a.end
+                        + ") and '" + brief(b.name) + "' [" + b.begin + ", " + b.end + ") overlap in the data section "
+                        + "(a safetensors file stores each tensor in its own bytes)");
+            }
+        }
+    }
+
+    private static String brief(String name) {
+        return name.length() <= 80 ? name : name.substring(0, 77) + "...";
     }
 
     private static void parseMetadata(Path path, JsonNode node, Map<String, String> out) {
@@ -159,15 +237,15 @@ public final class SafeTensors {
         }
         for (Map.Entry<String, JsonNode> e : node.properties()) {
             if (!e.getValue().isTextual()) {
-                throw new CheckpointFormatException(path, METADATA_KEY + " entry '" + e.getKey()
+                throw new CheckpointFormatException(path, METADATA_KEY + " entry '" + brief(e.getKey())
                         + "' is not a string");
             }
             out.put(e.getKey(), e.getValue().textValue());
         }
     }
 
-    private static TensorData parseTensor(Path path, String name, JsonNode node, ByteBuffer data, long dataLen) {
-        String where = "tensor '" + name + "': ";
+    private static Entry parseTensor(Path path, String name, JsonNode node, long dataLen) {
+        String where = "tensor '" + brief(name) + "': ";
         if (!node.isObject()) {
             throw new CheckpointFormatException(path, where + "header entry is not a JSON object");
         }
@@ -190,18 +268,18 @@ public final class SafeTensors {
                 dtype = TensorData.DType.I16;
                 break;
             default:
-                throw new CheckpointFormatException(path, where + "unsupported dtype '" + dt.textValue()
+                throw new CheckpointFormatException(path, where + "unsupported dtype '" + brief(dt.textValue())
                         + "' (supported: F32, I64, U8, I16)");
         }
         JsonNode sh = node.get("shape");
-        if (sh == null || !sh.isArray()) {
-            throw new CheckpointFormatException(path, where + "missing or non-array shape");
+        if (sh == null || !sh.isArray() || sh.size() > 64) {
+            throw new CheckpointFormatException(path, where + "missing, non-array or over 64-dimensional shape");
         }
         int[] shape = new int[sh.size()];
         for (int i = 0; i < shape.length; i++) {
             JsonNode d = sh.get(i);
             if (!d.isIntegralNumber() || !d.canConvertToInt() || d.intValue() < 0) {
-                throw new CheckpointFormatException(path, where + "bad shape " + sh);
+                throw new CheckpointFormatException(path, where + "bad shape " + brief(sh.toString()));
             }
             shape[i] = d.intValue();
         }
@@ -209,7 +287,8 @@ public final class SafeTensors {
         if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber()
                 || !off.get(1).isIntegralNumber() || !off.get(0).canConvertToLong()
                 || !off.get(1).canConvertToLong()) {
-            throw new CheckpointFormatException(path, where + "data_offsets must be [begin, end], got " + off);
+            throw new CheckpointFormatException(path, where + "data_offsets must be [begin, end], got "
+                    + (off == null ? "nothing" : brief(off.toString())));
         }
         long begin = off.get(0).longValue();
         long end = off.get(1).longValue();
@@ -220,28 +299,10 @@ public final class SafeTensors {
         long numel = TensorData.numel(shape);
         if (numel > Integer.MAX_VALUE || numel * dtype.byteSize() != end - begin) {
             throw new CheckpointFormatException(path, where + "size mismatch: " + dtype + " shape "
-                    + sh + " needs " + numel * dtype.byteSize() + " bytes but data_offsets span "
+                    + brief(sh.toString()) + " needs " + numel * dtype.byteSize() + " bytes but data_offsets span "
                     + (end - begin));
         }
-        ByteBuffer slice = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-        slice.position((int) begin).limit((int) end);
-        if (dtype == TensorData.DType.F32) {
-            float[] a = new float[(int) numel];
-            slice.slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(a);
-            return TensorData.ofFloat(shape, a);
-        } else if (dtype == TensorData.DType.U8) {
-            byte[] a = new byte[(int) numel];
-            slice.slice().get(a);
-            return TensorData.ofBytes(shape, a);
-        } else if (dtype == TensorData.DType.I16) {
-            short[] a = new short[(int) numel];
-            slice.slice().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer().get(a);
-            return TensorData.ofShorts(shape, a);
-        } else {
-            long[] a = new long[(int) numel];
-            slice.slice().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(a);
-            return TensorData.ofLong(shape, a);
-        }
+        return new Entry(name, dtype, shape, begin, end);
     }
 
     private static String oneLine(Exception e) {
@@ -262,10 +323,8 @@ public final class SafeTensors {
             throws IOException {
         byte[] header = encodeHeader(tensors, metadata);
         Path abs = path.toAbsolutePath();
-        Path dir = abs.getParent();
         // not Files.createTempFile: that creates mode 0600, the result should get the usual umask mode
-        Path tmp = dir.resolve("." + abs.getFileName() + "."
-                + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
+        Path tmp = AtomicFiles.tempSibling(abs);
         FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW);
         boolean moved = false;
         try {
@@ -277,11 +336,7 @@ public final class SafeTensors {
                 writeData(ch, tensors);
                 ch.force(true);
             }
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
+            AtomicFiles.move(tmp, abs);
             moved = true;
         } finally {
             if (!moved) {
@@ -344,7 +399,11 @@ public final class SafeTensors {
     private static void writeData(FileChannel ch, Map<String, TensorData> tensors) throws IOException {
         final int chunkElems = 1 << 16;
         ByteBuffer buf = ByteBuffer.allocateDirect(chunkElems * 8).order(ByteOrder.LITTLE_ENDIAN);
+        int index = 0;
         for (TensorData t : tensors.values()) {
+            if (index++ == tensors.size() / 2) {
+                PausePoint.reach("safetensors-write");
+            }
             int n = t.numel();
             for (int start = 0; start < n; start += chunkElems) {
                 int len = Math.min(chunkElems, n - start);

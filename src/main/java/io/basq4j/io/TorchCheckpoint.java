@@ -6,6 +6,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -37,8 +38,24 @@ import java.util.zip.ZipFile;
  * to {@link TensorData}. Tensors are materialized as contiguous copies (storage offsets and any
  * strides are honoured); float32/float16/bfloat16/float64 storages give F32 (float64 is rounded
  * to nearest), int64/int32 storages give I64. A 0-d tensor has shape {@code []}.
+ *
+ * <p>Hostile files fail fast with bounded memory: the archive's declared entry sizes may not
+ * exceed {@value #MAX_EXPANSION} times the file size (a zip bomb), no entry is read past its
+ * declared size, storage sizes are checked against their entries before reading, MARK nesting
+ * and container nesting are capped at {@value #MAX_DEPTH}, the memo at {@value #MAX_MEMO}
+ * entries, a tensor may not hold more elements than its storage, and all tensors together at
+ * most {@value #MAX_VIEW_FACTOR} times the elements of their storages.
  */
 public final class TorchCheckpoint {
+
+    /** Largest ratio of the archive's declared (uncompressed) content to the file size. */
+    static final int MAX_EXPANSION = 16;
+    /** Deepest MARK or container nesting accepted (torch writes a handful of levels). */
+    static final int MAX_DEPTH = 1000;
+    /** Most memo entries accepted. */
+    static final int MAX_MEMO = 1 << 20;
+    /** Most elements all tensors together may hold, as a multiple of their storages' elements. */
+    static final int MAX_VIEW_FACTOR = 4;
 
     private TorchCheckpoint() {
     }
@@ -126,10 +143,11 @@ public final class TorchCheckpoint {
                     + " checkpoint format of torch.save (PyTorch >= 1.6) is supported", e);
         }
         try (zip) {
+            checkDeclaredSizes(path, zip);
             String pkl = findDataPkl(path, zip);
             String prefix = pkl.substring(0, pkl.length() - "data.pkl".length());
             ByteOrder order = byteOrder(path, zip, prefix);
-            byte[] pickle = readEntry(zip, zip.getEntry(pkl));
+            byte[] pickle = readEntry(path, zip, zip.getEntry(pkl));
             Object root = new Unpickler(path, pickle, zip, prefix, order).run();
             return new Contents(path, root);
         }
@@ -138,6 +156,26 @@ public final class TorchCheckpoint {
     /** Reads a checkpoint and returns its {@linkplain Contents#stateDict() state dict}. */
     public static Map<String, TensorData> readStateDict(Path path) throws IOException {
         return read(path).stateDict();
+    }
+
+    /** Refuses archives whose entries declare far more content than the file holds (zip bombs). */
+    private static void checkDeclaredSizes(Path path, ZipFile zip) throws IOException {
+        long fileSize = java.nio.file.Files.size(path);
+        long limit = MAX_EXPANSION * fileSize + (1 << 20);
+        long declared = 0;
+        for (Enumeration<? extends ZipEntry> en = zip.entries(); en.hasMoreElements(); ) {
+            ZipEntry e = en.nextElement();
+            long size = e.getSize();
+            if (size < 0) {
+                throw new CheckpointFormatException(path, "archive entry " + clip(e.getName())
+                        + " does not declare its size");
+            }
+            declared += size;
+            if (declared > limit) {
+                throw new CheckpointFormatException(path, "archive entries declare over " + declared + " bytes in a file"
+                        + " of " + fileSize + " bytes (more than " + MAX_EXPANSION + " times; refused as a zip bomb)");
+            }
+        }
     }
 
     private static String findDataPkl(Path path, ZipFile zip) {
@@ -164,20 +202,88 @@ public final class TorchCheckpoint {
         if (e == null) {
             return ByteOrder.LITTLE_ENDIAN;
         }
-        String s = new String(readEntry(zip, e), StandardCharsets.US_ASCII).trim();
+        if (e.getSize() > 64) {
+            throw new CheckpointFormatException(path, "byteorder entry of " + e.getSize() + " bytes");
+        }
+        String s = new String(readEntry(path, zip, e), StandardCharsets.US_ASCII).trim();
         switch (s) {
             case "little":
                 return ByteOrder.LITTLE_ENDIAN;
             case "big":
                 return ByteOrder.BIG_ENDIAN;
             default:
-                throw new CheckpointFormatException(path, "unknown byteorder '" + s + "'");
+                throw new CheckpointFormatException(path, "unknown byteorder '" + clip(s) + "'");
         }
     }
 
-    private static byte[] readEntry(ZipFile zip, ZipEntry e) throws IOException {
+    /** An entry's bytes: exactly its declared size (checked against the file already), never more. */
+    private static byte[] readEntry(Path path, ZipFile zip, ZipEntry e) throws IOException {
+        long size = e.getSize();
+        if (size > Integer.MAX_VALUE - 16) {
+            throw new CheckpointFormatException(path, "archive entry " + clip(e.getName()) + " of " + size
+                    + " bytes is too large");
+        }
+        byte[] b = new byte[(int) size];
         try (InputStream in = zip.getInputStream(e)) {
-            return in.readAllBytes();
+            int n = in.readNBytes(b, 0, b.length);
+            if (n != b.length) {
+                throw new CheckpointFormatException(path, "archive entry " + clip(e.getName()) + " holds " + n
+                        + " bytes but declares " + size);
+            }
+            if (in.read() >= 0) {
+                throw new CheckpointFormatException(path, "archive entry " + clip(e.getName())
+                        + " holds more than the " + size + " bytes it declares");
+            }
+        } catch (ZipException ex) {
+            throw new CheckpointFormatException(path, "archive entry " + clip(e.getName()) + " is corrupt ("
+                    + ex.getMessage() + ")", ex);
+        }
+        return b;
+    }
+
+    /** {@code s} cut to at most 60 characters, for error messages. */
+    static String clip(String s) {
+        return s.length() <= 60 ? s : s.substring(0, 57) + "...";
+    }
+
+    /** A short rendering of a pickle value for error messages: bounded in length and depth, never recursive without end. */
+    static String brief(Object o) {
+        StringBuilder sb = new StringBuilder();
+        brief(o, sb, 0);
+        return sb.length() <= 120 ? sb.toString() : sb.substring(0, 117) + "...";
+    }
+
+    private static void brief(Object o, StringBuilder sb, int depth) {
+        if (sb.length() > 120) {
+            return;
+        }
+        if (o instanceof List<?> l) {
+            if (depth >= 3) {
+                sb.append("(...)");
+                return;
+            }
+            sb.append('(');
+            int i = 0;
+            for (Object x : l) {
+                if (i++ > 0) {
+                    sb.append(", ");
+                }
+                if (i > 8 || sb.length() > 120) {
+                    sb.append("...");
+                    break;
+                }
+                brief(x, sb, depth + 1);
+            }
+            sb.append(')');
+        } else if (o instanceof Map<?, ?> m) {
+            sb.append("a dict of ").append(m.size()).append(" entries");
+        } else if (o instanceof String str) {
+            sb.append('\'').append(str.length() <= 60 ? str : str.substring(0, 57) + "...").append('\'');
+        } else if (o == null) {
+            sb.append("None");
+        } else {
+            String t = String.valueOf(o);
+            sb.append(t.length() <= 80 ? t : t.substring(0, 77) + "...");
         }
     }
 
@@ -199,7 +305,7 @@ public final class TorchCheckpoint {
         } else if (o instanceof Boolean) {
             return "a bool";
         }
-        return "a " + o;
+        return "a " + brief(o);
     }
 
     // ---------------------------------------------------------------- pickle VM internals
@@ -261,8 +367,49 @@ public final class TorchCheckpoint {
 
         @Override
         public String toString() {
-            return type + " storage '" + key + "'";
+            return type + " storage '" + clip(key) + "'";
         }
+    }
+
+    /**
+     * The containers the VM builds know how deep they nest (1 for a flat one), so that a pickle
+     * nesting deeper than {@link #MAX_DEPTH} fails as soon as it gets there. A tuple is an
+     * unmodifiable list.
+     */
+    private static final class Tuple extends java.util.AbstractList<Object> implements java.util.RandomAccess {
+        final Object[] items;
+        final int depth;
+
+        Tuple(Object[] items, int depth) {
+            this.items = items;
+            this.depth = depth;
+        }
+
+        @Override
+        public Object get(int i) {
+            return items[i];
+        }
+
+        @Override
+        public int size() {
+            return items.length;
+        }
+    }
+
+    /** A pickled list (see {@link Tuple}). */
+    private static final class PList extends ArrayList<Object> {
+        private static final long serialVersionUID = 1L;
+        int depth = 1;
+    }
+
+    /** A pickled dict or OrderedDict (see {@link Tuple}). */
+    private static final class PDict extends LinkedHashMap<String, Object> {
+        private static final long serialVersionUID = 1L;
+        int depth = 1;
+    }
+
+    private static int depthOf(Object o) {
+        return o instanceof Tuple t ? t.depth : o instanceof PList l ? l.depth : o instanceof PDict d ? d.depth : 0;
     }
 
     private static final String[] OPCODE_NAMES = new String[256];
@@ -299,6 +446,8 @@ public final class TorchCheckpoint {
         private int markCount;
         private final HashMap<Integer, Object> memo = new HashMap<>();
         private final HashMap<String, Storage> storages = new HashMap<>();
+        private long storageElements;
+        private long materialized;
 
         Unpickler(Path path, byte[] in, ZipFile zip, String prefix, ByteOrder order) {
             this.path = path;
@@ -309,7 +458,8 @@ public final class TorchCheckpoint {
         }
 
         private CheckpointFormatException error(String what) {
-            return new CheckpointFormatException(path, "data.pkl byte " + opStart + ": " + what);
+            String w = what.length() <= 400 ? what : what.substring(0, 397) + "...";
+            return new CheckpointFormatException(path, "data.pkl byte " + opStart + ": " + w);
         }
 
         Object run() throws IOException {
@@ -333,15 +483,18 @@ public final class TorchCheckpoint {
                         pos += 8;
                         break;
                     case '}':
-                        push(new LinkedHashMap<String, Object>());
+                        push(new PDict());
                         break;
                     case ']':
-                        push(new ArrayList<>());
+                        push(new PList());
                         break;
                     case ')':
                         push(tuple());
                         break;
                     case '(':
+                        if (markCount == MAX_DEPTH) {
+                            throw error("MARKs nested deeper than " + MAX_DEPTH);
+                        }
                         if (markCount == marks.length) {
                             marks = Arrays.copyOf(marks, markCount * 2);
                         }
@@ -419,13 +572,13 @@ public final class TorchCheckpoint {
                         push(Boolean.FALSE);
                         break;
                     case 'q':
-                        memo.put(u8(), top());
+                        memoPut(u8());
                         break;
                     case 'r':
-                        memo.put(u32(), top());
+                        memoPut(u32());
                         break;
                     case 0x94:
-                        memo.put(memo.size(), top());
+                        memoPut(memo.size());
                         break;
                     case 'h':
                         push(memoGet(u8()));
@@ -458,9 +611,9 @@ public final class TorchCheckpoint {
                         Object args = pop();
                         Object cls = pop();
                         if (!(cls instanceof Global) || !isOrderedDict((Global) cls)) {
-                            throw error("NEWOBJ of unsupported class " + cls);
+                            throw error("NEWOBJ of unsupported class " + brief(cls));
                         }
-                        push(new LinkedHashMap<String, Object>());
+                        push(new PDict());
                         break;
                     }
                     case 'b': { // BUILD: state of dicts (e.g. a state dict's _metadata) and tensors is dropped
@@ -475,30 +628,32 @@ public final class TorchCheckpoint {
                     case 's': {
                         Object v = pop();
                         Object k = pop();
-                        dict(top()).put(key(k), v);
+                        put(dict(top()), key(k), v);
                         break;
                     }
                     case 'u': {
                         int m = popMark();
-                        Map<String, Object> d = dict(stackAt(m - 1));
+                        PDict d = dict(stackAt(m - 1));
                         if ((stack.size() - m) % 2 != 0) {
                             throw error("SETITEMS with an odd number of items");
                         }
                         for (int i = m; i < stack.size(); i += 2) {
-                            d.put(key(stack.get(i)), stack.get(i + 1));
+                            put(d, key(stack.get(i)), stack.get(i + 1));
                         }
                         truncate(m);
                         break;
                     }
                     case 'a': {
                         Object v = pop();
-                        list(top()).add(v);
+                        add(list(top()), v);
                         break;
                     }
                     case 'e': {
                         int m = popMark();
-                        List<Object> l = list(stackAt(m - 1));
-                        l.addAll(stack.subList(m, stack.size()));
+                        PList l = list(stackAt(m - 1));
+                        for (Object v : stack.subList(m, stack.size())) {
+                            add(l, v);
+                        }
                         truncate(m);
                         break;
                     }
@@ -513,7 +668,7 @@ public final class TorchCheckpoint {
                         break;
                     case '.': {
                         Object result = pop();
-                        checkPlainValue(result, new IdentityHashMap<>());
+                        checkPlainValue(result);
                         return result;
                     }
                     default: {
@@ -526,22 +681,37 @@ public final class TorchCheckpoint {
             }
         }
 
-        /** Rejects VM-internal objects (bare globals, storages) that escaped into the result. */
-        private void checkPlainValue(Object o, IdentityHashMap<Object, Boolean> seen) {
-            if (o == null || o instanceof String || o instanceof Long || o instanceof Double
-                    || o instanceof Boolean || o instanceof TensorData || seen.put(o, Boolean.TRUE) != null) {
-                return;
-            }
-            if (o instanceof Map) {
-                for (Object v : ((Map<?, ?>) o).values()) {
-                    checkPlainValue(v, seen);
+        /**
+         * Rejects VM-internal objects (bare globals, storages) that escaped into the result, and
+         * containers nested deeper than {@link #MAX_DEPTH}. Iterative: no nesting can overflow the
+         * Java stack here.
+         */
+        private void checkPlainValue(Object root) {
+            IdentityHashMap<Object, Boolean> seen = new IdentityHashMap<>();
+            ArrayDeque<Object[]> todo = new ArrayDeque<>();
+            todo.push(new Object[] {root, 0});
+            while (!todo.isEmpty()) {
+                Object[] item = todo.pop();
+                Object o = item[0];
+                int depth = (Integer) item[1];
+                if (o == null || o instanceof String || o instanceof Long || o instanceof Double
+                        || o instanceof Boolean || o instanceof TensorData || seen.put(o, Boolean.TRUE) != null) {
+                    continue;
                 }
-            } else if (o instanceof List) {
-                for (Object v : (List<?>) o) {
-                    checkPlainValue(v, seen);
+                if (depth >= MAX_DEPTH) {
+                    throw error("the result nests containers deeper than " + MAX_DEPTH + " levels");
                 }
-            } else {
-                throw error("result holds unsupported object " + o);
+                if (o instanceof Map) {
+                    for (Object v : ((Map<?, ?>) o).values()) {
+                        todo.push(new Object[] {v, depth + 1});
+                    }
+                } else if (o instanceof List) {
+                    for (Object v : (List<?>) o) {
+                        todo.push(new Object[] {v, depth + 1});
+                    }
+                } else {
+                    throw error("result holds unsupported object " + brief(o));
+                }
             }
         }
 
@@ -680,6 +850,13 @@ public final class TorchCheckpoint {
             stack.subList(size, stack.size()).clear();
         }
 
+        private void memoPut(int i) {
+            if (memo.size() >= MAX_MEMO && !memo.containsKey(i)) {
+                throw error("more than " + MAX_MEMO + " memo entries");
+            }
+            memo.put(i, top());
+        }
+
         private Object memoGet(int i) {
             Object v = memo.get(i);
             if (v == null && !memo.containsKey(i)) {
@@ -689,7 +866,28 @@ public final class TorchCheckpoint {
         }
 
         private List<Object> tuple(Object... items) {
-            return Collections.unmodifiableList(Arrays.asList(items));
+            int depth = 1;
+            for (Object o : items) {
+                depth = Math.max(depth, 1 + depthOf(o));
+            }
+            return new Tuple(items, checkDepth(depth));
+        }
+
+        private int checkDepth(int depth) {
+            if (depth > MAX_DEPTH) {
+                throw error("containers nested deeper than " + MAX_DEPTH + " levels");
+            }
+            return depth;
+        }
+
+        private void add(PList l, Object v) {
+            l.depth = checkDepth(Math.max(l.depth, 1 + depthOf(v)));
+            l.add(v);
+        }
+
+        private void put(PDict d, String k, Object v) {
+            d.depth = checkDepth(Math.max(d.depth, 1 + depthOf(v)));
+            d.put(k, v);
         }
 
         private List<Object> tuple(int mark) {
@@ -699,20 +897,18 @@ public final class TorchCheckpoint {
             return t;
         }
 
-        @SuppressWarnings("unchecked")
-        private Map<String, Object> dict(Object o) {
-            if (!(o instanceof Map)) {
+        private PDict dict(Object o) {
+            if (!(o instanceof PDict)) {
                 throw error("setting items on " + typeName(o) + ", not a dict");
             }
-            return (Map<String, Object>) o;
+            return (PDict) o;
         }
 
-        @SuppressWarnings("unchecked")
-        private List<Object> list(Object o) {
-            if (!(o instanceof ArrayList)) {
+        private PList list(Object o) {
+            if (!(o instanceof PList)) {
                 throw error("appending to " + typeName(o) + ", not a list");
             }
-            return (List<Object>) o;
+            return (PList) o;
         }
 
         private String key(Object k) {
@@ -742,12 +938,12 @@ public final class TorchCheckpoint {
             if (module.equals("torch") && name.endsWith("Storage")) {
                 StorageKind kind = STORAGE_TYPES.get(name);
                 if (kind == null) {
-                    throw error("unsupported storage type torch." + name + " (supported: "
+                    throw error("unsupported storage type torch." + clip(name) + " (supported: "
                             + String.join(", ", STORAGE_TYPES.keySet().stream().sorted().toList()) + ")");
                 }
                 return new StorageType(name, kind);
             }
-            throw error("unsupported global " + module + "." + name);
+            throw error("unsupported global " + clip(module) + "." + clip(name));
         }
 
         private boolean isOrderedDict(Global g) {
@@ -756,24 +952,24 @@ public final class TorchCheckpoint {
 
         private Object call(Object func, Object argsObj) throws IOException {
             if (!(func instanceof Global)) {
-                throw error("REDUCE on " + func + ", which cannot be called");
+                throw error("REDUCE on " + brief(func) + ", which cannot be called");
             }
             if (!(argsObj instanceof List)) {
-                throw error("REDUCE arguments of " + func + " are " + typeName(argsObj) + ", not a tuple");
+                throw error("REDUCE arguments of " + brief(func) + " are " + typeName(argsObj) + ", not a tuple");
             }
             Global g = (Global) func;
             List<?> args = (List<?>) argsObj;
             if (isOrderedDict(g)) {
-                Map<String, Object> d = new LinkedHashMap<>();
+                PDict d = new PDict();
                 if (args.size() == 1 && args.get(0) instanceof List) {
                     for (Object pair : (List<?>) args.get(0)) {
                         if (!(pair instanceof List) || ((List<?>) pair).size() != 2) {
                             throw error("OrderedDict argument is not a list of pairs");
                         }
-                        d.put(key(((List<?>) pair).get(0)), ((List<?>) pair).get(1));
+                        put(d, key(((List<?>) pair).get(0)), ((List<?>) pair).get(1));
                     }
                 } else if (!args.isEmpty()) {
-                    throw error("unsupported OrderedDict arguments " + args);
+                    throw error("unsupported OrderedDict arguments " + brief(args));
                 }
                 return d;
             }
@@ -800,21 +996,26 @@ public final class TorchCheckpoint {
         /** Resolves {@code ('storage', storage_type, key, location, numel)}. */
         private Storage persistentLoad(Object pid) {
             if (!(pid instanceof List) || ((List<?>) pid).size() != 5 || !"storage".equals(((List<?>) pid).get(0))) {
-                throw error("unsupported persistent id " + pid + " (expected ('storage', type, key, location, numel))");
+                throw error("unsupported persistent id " + brief(pid)
+                        + " (expected ('storage', type, key, location, numel))");
             }
             List<?> t = (List<?>) pid;
             if (!(t.get(1) instanceof StorageType) || !(t.get(2) instanceof String) || !(t.get(4) instanceof Long)) {
-                throw error("malformed storage persistent id " + t);
+                throw error("malformed storage persistent id " + brief(t));
             }
             StorageType type = (StorageType) t.get(1);
             String key = (String) t.get(2);
             long numel = (Long) t.get(4);
+            if (numel < 0 || numel > Integer.MAX_VALUE) {
+                throw error("storage '" + clip(key) + "' of " + numel + " elements is out of range");
+            }
             Storage s = storages.get(key);
             if (s == null) {
+                storageElements += numel;
                 s = new Storage(type, key, numel);
                 storages.put(key, s);
             } else if (s.type.kind() != type.kind() || s.numel != numel) {
-                throw error("storage '" + key + "' referenced as both " + s.type + "[" + s.numel + "] and "
+                throw error("storage '" + clip(key) + "' referenced as both " + s.type + "[" + s.numel + "] and "
                         + type + "[" + numel + "]");
             }
             return s;
@@ -825,14 +1026,14 @@ public final class TorchCheckpoint {
                 String entryName = prefix + "data/" + s.key;
                 ZipEntry e = zip.getEntry(entryName);
                 if (e == null) {
-                    throw error("archive entry " + entryName + " for " + s + " is missing");
+                    throw error("archive entry " + clip(entryName) + " for " + s + " is missing");
                 }
-                byte[] b = readEntry(zip, e);
                 long expected = s.numel * s.type.kind().bytes;
-                if (b.length != expected) {
-                    throw error(s + " has " + b.length + " bytes, expected " + s.numel + " elements of "
+                if (e.getSize() != expected) {
+                    throw error(s + " has " + e.getSize() + " bytes, expected " + s.numel + " elements of "
                             + s.type.kind().bytes + " bytes = " + expected);
                 }
+                byte[] b = readEntry(path, zip, e);
                 s.bytes = ByteBuffer.wrap(b).order(order);
             }
             return s.bytes;
@@ -876,6 +1077,15 @@ public final class TorchCheckpoint {
                             + Arrays.toString(stride) + ") reaches outside " + s + " of " + s.numel + " elements");
                 }
             }
+            if (numel > s.numel) {
+                throw error("tensor of size " + Arrays.toString(size) + " holds more elements than its " + s + " of "
+                        + s.numel);
+            }
+            materialized += numel;
+            if (materialized > MAX_VIEW_FACTOR * storageElements + (1 << 20)) {
+                throw error("the tensors hold over " + materialized + " elements, more than " + MAX_VIEW_FACTOR
+                        + " times the " + storageElements + " of their storages (views aliasing the same data)");
+            }
             int n = (int) numel;
             StorageKind kind = s.type.kind();
             if (n == 0) {
@@ -917,7 +1127,7 @@ public final class TorchCheckpoint {
             long[] r = new long[l.size()];
             for (int i = 0; i < r.length; i++) {
                 if (!(l.get(i) instanceof Long)) {
-                    throw error("tensor " + what + " " + l + " is not a tuple of ints");
+                    throw error("tensor " + what + " " + brief(l) + " is not a tuple of ints");
                 }
                 r[i] = (Long) l.get(i);
             }

@@ -158,7 +158,7 @@ public final class CpuKernels {
 
     // ---- optim.h
     public static native int basq_adam_step(FloatPointer p, @Const FloatPointer g, FloatPointer m, FloatPointer v,
-            long n, float stepSize, float beta1, float beta2, float eps, float wd, float bc2Sqrt);
+            long n, double stepSize, double beta1, double beta2, double eps, double wd, double bc2Sqrt);
 
     public static native int basq_sgd_step(FloatPointer p, @Const FloatPointer g, FloatPointer buf, long n, float lr,
             float momentum, float wd, int nesterov);

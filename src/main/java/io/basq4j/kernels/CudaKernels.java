@@ -1,11 +1,13 @@
 package io.basq4j.kernels;
 
 import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Const;
 import org.bytedeco.javacpp.annotation.Platform;
@@ -89,7 +91,15 @@ public final class CudaKernels {
 
     public static native int basq_cuda_copy(@Const FloatPointer x, FloatPointer y, long n, Pointer stream);
 
-    public static native int basq_cuda_sum_squares(@Const FloatPointer x, long n, FloatPointer out, Pointer stream);
+    public static native int basq_cuda_sum_squares(@Const FloatPointer x, long n, FloatPointer out, DoublePointer work,
+            Pointer stream);
+
+    /** Doubles of workspace that basq_cuda_sum_squares_multi needs for count arrays of ns[i] floats (host array). */
+    public static native long basq_cuda_sum_squares_work(int count, @Cast("const int64_t*") LongPointer ns);
+
+    /** xs: a host array of count device pointers; ns: a host array of their lengths; out: one device double. */
+    public static native int basq_cuda_sum_squares_multi(@Cast("const float*const*") PointerPointer<?> xs,
+            @Cast("const int64_t*") LongPointer ns, int count, DoublePointer out, DoublePointer work, Pointer stream);
 
     public static native int basq_cuda_dropout_fwd(@Const FloatPointer x, FloatPointer y,
             @Cast("uint8_t*") BytePointer mask, long n, float p, @Cast("uint64_t") long seed,
@@ -124,23 +134,27 @@ public final class CudaKernels {
             int Cout, long HW, Pointer stream);
 
     // ---- loss.h
+    /** Doubles of workspace the loss forwards need for N rows. */
+    public static native long basq_cuda_loss_work(int N);
+
     public static native int basq_cuda_softmax_xent_fwd(@Const FloatPointer logits,
             @Cast("const int64_t*") LongPointer target, FloatPointer loss, FloatPointer prob, int N, int K,
-            Pointer stream);
+            DoublePointer work, Pointer stream);
 
     public static native int basq_cuda_softmax_xent_bwd(@Const FloatPointer prob,
             @Cast("const int64_t*") LongPointer target, @Const FloatPointer dloss, FloatPointer dlogits, int N, int K,
             Pointer stream);
 
     public static native int basq_cuda_kd_loss_fwd(@Const FloatPointer student, @Const FloatPointer teacher,
-            FloatPointer loss, FloatPointer pStudent, FloatPointer pTeacher, int N, int K, Pointer stream);
+            FloatPointer loss, FloatPointer pStudent, FloatPointer pTeacher, int N, int K, DoublePointer work,
+            Pointer stream);
 
     public static native int basq_cuda_kd_loss_bwd(@Const FloatPointer pStudent, @Const FloatPointer pTeacher,
             @Const FloatPointer dloss, FloatPointer dstudent, int N, int K, Pointer stream);
 
     // ---- optim.h
     public static native int basq_cuda_adam_step(FloatPointer p, @Const FloatPointer g, FloatPointer m,
-            FloatPointer v, long n, float stepSize, float beta1, float beta2, float eps, float wd, float bc2Sqrt,
+            FloatPointer v, long n, double stepSize, double beta1, double beta2, double eps, double wd, double bc2Sqrt,
             Pointer stream);
 
     public static native int basq_cuda_sgd_step(FloatPointer p, @Const FloatPointer g, FloatPointer buf, long n,

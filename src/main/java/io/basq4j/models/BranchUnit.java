@@ -84,6 +84,18 @@ final class BranchUnit {
         return forward(x, branch, null);
     }
 
+    /** What {@link #forward(Tensor, int, Tensor)} computes in evaluation mode, layer by layer. */
+    <T> T describe(GraphWriter<T> g, T x, int branch, T res) {
+        Sequential bq = bnQuant.get(branch);
+        Sequential br = bnRelu.get(branch);
+        T h = g.clipQuant(g.batchNorm(x, bq.get(0)), bq.get(1));
+        T a = g.relu(g.batchNorm(g.quantizedConv(h, conv), br.get(0)));
+        T skip = cout > cin ? g.flexSkip(SkipPool.describe(g, x, stride), cout)
+                : SkipPool.describe(g, g.flexSkip(x, cout), stride);
+        T y = g.batchNorm(g.add(a, skip), last.get(branch));
+        return res == null ? y : g.add(y, res);
+    }
+
     /**
      * Branch {@code branch}'s output, plus {@code res} when not null. Runs as two fused operations
      * around the convolution (BN_a[j] + Q_clip[j], then BN_b[j] + ReLU + skip + add + BN_c[j]; see

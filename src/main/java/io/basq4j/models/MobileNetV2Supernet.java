@@ -86,6 +86,11 @@ public final class MobileNetV2Supernet extends Supernet {
         }
 
         @Override
+        public <T> T describe(GraphWriter<T> g, T x, int[] selection, int offset) {
+            return g.relu(g.batchNorm(g.conv(x, conv), bn));
+        }
+
+        @Override
         public int searchedUnits() {
             return 0;
         }
@@ -144,6 +149,13 @@ public final class MobileNetV2Supernet extends Supernet {
         }
 
         @Override
+        public <T> T describe(GraphWriter<T> g, T x, int[] selection, int offset) {
+            T h0 = expand == null ? x : expand.describe(g, x, null);
+            T h1 = branch.describe(g, h0, selection[offset], null);
+            return project.describe(g, h1, residual ? x : null);
+        }
+
+        @Override
         public int searchedUnits() {
             return 1;
         }
@@ -169,6 +181,11 @@ public final class MobileNetV2Supernet extends Supernet {
         @Override
         public Tensor forward(Tensor x, int[] selection, int offset) {
             return unit.forward(x);
+        }
+
+        @Override
+        public <T> T describe(GraphWriter<T> g, T x, int[] selection, int offset) {
+            return unit.describe(g, x, null);
         }
 
         @Override

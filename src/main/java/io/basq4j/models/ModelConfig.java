@@ -51,7 +51,7 @@ public record ModelConfig(double widthMultiplier, int divisor, int resolution, i
             }
             l2 = l2.clone();
         }
-        if (dropout < 0f || dropout >= 1f) {
+        if (!(dropout >= 0f && dropout < 1f)) {
             throw new IllegalArgumentException("dropout " + dropout + " outside [0, 1)");
         }
         if (device == null) {

@@ -40,6 +40,14 @@ final class PointwiseUnit {
         return forward(x, null);
     }
 
+    /** What {@link #forward(Tensor, Tensor)} computes in evaluation mode, layer by layer. */
+    <T> T describe(GraphWriter<T> g, T x, T res) {
+        T h = g.lsqActivation(g.batchNorm(x, body.get(0)), body.get(1));
+        T a = g.relu(g.batchNorm(g.quantizedConv(h, body.get(2)), body.get(3)));
+        T y = g.batchNorm(g.add(a, g.flexSkip(x, cout)), last);
+        return res == null ? y : g.add(y, res);
+    }
+
     /**
      * The unit's output, plus {@code res} when not null (the block's residual). Runs as two fused
      * operations around the convolution (BN_a + Q_lsq, then BN_b + ReLU + skip + add + BN_c; see

@@ -124,6 +124,12 @@ public final class ResNetSupernet extends Supernet {
         }
 
         @Override
+        public <T> T describe(GraphWriter<T> g, T x, int[] selection, int offset) {
+            T h = g.relu(g.batchNorm(g.conv(x, conv), bn));
+            return imagenet ? g.maxPool(h, 3, 2, 1) : h;
+        }
+
+        @Override
         public int searchedUnits() {
             return 0;
         }
@@ -164,6 +170,12 @@ public final class ResNetSupernet extends Supernet {
         public Tensor forward(Tensor x, int[] selection, int offset) {
             Tensor h1 = unit1.forward(x, selection[offset]);
             return unit2.forward(h1, selection[offset + 1], residual ? x : null);
+        }
+
+        @Override
+        public <T> T describe(GraphWriter<T> g, T x, int[] selection, int offset) {
+            T h1 = unit1.describe(g, x, selection[offset], null);
+            return unit2.describe(g, h1, selection[offset + 1], residual ? x : null);
         }
 
         @Override

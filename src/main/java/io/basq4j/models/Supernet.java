@@ -179,6 +179,22 @@ public abstract class Supernet extends Module {
         return fc.forward(dropout.forward(pooled));
     }
 
+    /**
+     * Tells {@code g} the network that {@code selection} picks, layer by layer, as
+     * {@link #forward(Tensor, int[])} computes it in evaluation mode (running BN statistics, no
+     * dropout), starting from the input value {@code input}; returns the logits value.
+     */
+    public final <T> T describe(GraphWriter<T> g, T input, int[] selection) {
+        checkSelection(selection);
+        T h = input;
+        int offset = 0;
+        for (SupernetBlock b : features.items()) {
+            h = b.describe(g, h, selection, offset);
+            offset += b.searchedUnits();
+        }
+        return g.linear(g.globalAvgPool(h), fc);
+    }
+
     // ------------------------------------------------------------------ the network a selection picks
 
     /** A per-branch module list of a searched unit: {@code branch_bn_q_k}, {@code branch_bn_k}, {@code bnk_last}. */

@@ -11,6 +11,12 @@ public abstract class SupernetBlock extends Module {
      */
     public abstract Tensor forward(Tensor x, int[] selection, int offset);
 
+    /**
+     * Tells {@code g} what {@link #forward} computes in evaluation mode with the branches
+     * {@code selection[offset .. offset + searchedUnits())}, and returns the block's output value.
+     */
+    public abstract <T> T describe(GraphWriter<T> g, T x, int[] selection, int offset);
+
     /** How many selection entries this block consumes. */
     public abstract int searchedUnits();
 

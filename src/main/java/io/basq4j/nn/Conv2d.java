@@ -44,6 +44,22 @@ public final class Conv2d extends Module implements Layer {
         return cout;
     }
 
+    public int kernel() {
+        return kernel;
+    }
+
+    public int stride() {
+        return stride;
+    }
+
+    public int pad() {
+        return pad;
+    }
+
+    public int groups() {
+        return groups;
+    }
+
     /** Output size of a spatial size {@code h}. */
     public int outSize(int h) {
         return (h + 2 * pad - kernel) / stride + 1;

@@ -34,4 +34,28 @@ public class StateDictException extends IllegalArgumentException {
     public List<String> misShaped() {
         return misShaped;
     }
+
+    /**
+     * A short account (a few hundred characters at most, whatever the model's size): the count of
+     * each kind and the first two names of each.
+     */
+    public String brief() {
+        StringBuilder sb = new StringBuilder();
+        appendFew(sb, "missing", missing);
+        appendFew(sb, "unexpected", unexpected);
+        appendFew(sb, "mis-shaped", misShaped);
+        return sb.toString();
+    }
+
+    private static void appendFew(StringBuilder sb, String what, List<String> items) {
+        if (items.isEmpty()) {
+            return;
+        }
+        if (sb.length() > 0) {
+            sb.append("; ");
+        }
+        sb.append(items.size()).append(' ').append(what).append(" (")
+                .append(String.join(", ", items.subList(0, Math.min(2, items.size()))))
+                .append(items.size() > 2 ? ", ...)" : ")");
+    }
 }

@@ -26,9 +26,17 @@ public final class Evolution {
         }
 
         public Settings {
-            if (population <= 0 || parents <= 0 || mutations < 0 || crossovers < 0 || generations < 0
-                    || mutationProb < 0 || mutationProb > 1) {
-                throw new IllegalArgumentException("invalid evolution settings " + this);
+            // (no "this" here: the record's fields are not assigned yet)
+            String bad = population <= 0 ? "population " + population + " (must be at least 1)"
+                    : parents <= 0 ? "parents " + parents + " (must be at least 1)"
+                    : mutations < 0 ? "mutations " + mutations + " (must be at least 0)"
+                    : crossovers < 0 ? "crossovers " + crossovers + " (must be at least 0)"
+                    : generations < 0 ? "generations " + generations + " (must be at least 0)"
+                    : !(mutationProb >= 0 && mutationProb <= 1) ? "mutation probability " + mutationProb
+                            + " (must be in [0, 1])"
+                    : null;
+            if (bad != null) {
+                throw new IllegalArgumentException("invalid evolution setting: " + bad);
             }
         }
     }

@@ -44,6 +44,19 @@ public interface Backend {
     /** Sum of squares of all elements (read back to the host). */
     double sumSquares(Tensor x);
 
+    /**
+     * Sum of squares of all elements of every tensor: each tensor's sum as {@link #sumSquares(Tensor)}
+     * returns it, added in order in double. A backend that reads results back from a device
+     * does it once here, for all of them (a gradient norm).
+     */
+    default double sumSquares(java.util.List<Tensor> xs) {
+        double s = 0;
+        for (Tensor x : xs) {
+            s += sumSquares(x);
+        }
+        return s;
+    }
+
     void relu(Tensor x, Tensor y);
 
     void reluBackward(Tensor y, Tensor dy, Tensor dx);
@@ -114,8 +127,8 @@ public interface Backend {
     void kdLossBackward(Tensor pStudent, Tensor pTeacher, Tensor dloss, Tensor dstudent);
 
     // ---- optimizer updates over one parameter
-    void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, float stepSize, float beta1, float beta2, float eps,
-            float wd, float bc2Sqrt);
+    void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, double stepSize, double beta1, double beta2,
+            double eps, double wd, double bc2Sqrt);
 
     void sgdStep(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float wd, boolean nesterov);
 

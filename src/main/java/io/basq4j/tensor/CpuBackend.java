@@ -329,8 +329,8 @@ public final class CpuBackend implements Backend {
     // ---------------------------------------------------------------- optimizers
 
     @Override
-    public void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, float stepSize, float beta1, float beta2, float eps,
-            float wd, float bc2Sqrt) {
+    public void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, double stepSize, double beta1, double beta2,
+            double eps, double wd, double bc2Sqrt) {
         check(CpuKernels.basq_adam_step(p.ptr(), g.ptr(), m.ptr(), v.ptr(), p.numel(), stepSize, beta1, beta2, eps, wd,
                 bc2Sqrt), "adam_step");
     }

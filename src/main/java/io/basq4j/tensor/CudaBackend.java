@@ -7,6 +7,7 @@ import static org.bytedeco.cuda.global.cudart.cudaGetDeviceCount;
 import static org.bytedeco.cuda.global.cudart.cudaGetDeviceProperties;
 import static org.bytedeco.cuda.global.cudart.cudaGetLastError;
 import static org.bytedeco.cuda.global.cudart.cudaMalloc;
+import static org.bytedeco.cuda.global.cudart.cudaMemGetInfo;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
@@ -22,9 +23,13 @@ import io.basq4j.kernels.CudaKernels;
 import io.basq4j.kernels.Kernels;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.cudart.cudaDeviceProp;
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.SizeTPointer;
 
 /**
  * The CUDA backend: device memory from a caching allocator over cudaMalloc/cudaFree, one
@@ -37,10 +42,14 @@ import org.bytedeco.javacpp.Pointer;
  * start; {@link #available()} is false when the driver reports no device. Only device 0 is
  * used (select another with CUDA_VISIBLE_DEVICES).
  *
- * <p>TF32 (tensor cores on float32, about 10 bits of mantissa) is allowed by default for
- * convolutions and not for the linear layer's SGEMM, as PyTorch's defaults; turn both off for
- * parity runs ({@link #setTf32(boolean)}, or -Dbasq4j.cuda.tf32=false). cuDNN algorithms are
- * deterministic by default (-Dbasq4j.cuda.deterministic=false lifts that).
+ * <p>TF32 and the choice of cuDNN algorithms follow {@link CudaMath} (by default TF32 for
+ * convolutions while training, not while evaluating, nor for the linear layer's SGEMM, as
+ * PyTorch's defaults; deterministic cuDNN algorithms from its heuristic ranking).
+ *
+ * <p>Errors. Kernels run asynchronously: a fault inside one (an illegal address, say) surfaces
+ * at the next synchronization, or as the error of whichever launch comes next, since such a
+ * fault is sticky. Messages say so; with {@code CUDA_LAUNCH_BLOCKING=1} every launch waits for
+ * its kernel, so that the failing call names the kernel that faulted.
  */
 public final class CudaBackend implements Backend {
     private final int devices;
@@ -49,9 +58,7 @@ public final class CudaBackend implements Backend {
     private final CachingAllocator allocator;
     private final long scalarDev;
     private final FloatPointer scalarHost;
-    private volatile boolean convTf32;
-    private volatile boolean matmulTf32;
-    private volatile boolean deterministic;
+    private final DoublePointer doubleHost;
     private CudaBlas blas;
     private CudaDnn dnn;
 
@@ -84,6 +91,7 @@ public final class CudaBackend implements Backend {
             allocator = null;
             scalarDev = 0;
             scalarHost = null;
+            doubleHost = null;
             return;
         }
         CudaRt.check(cudaSetDevice(0), "cudaSetDevice(0)");
@@ -99,13 +107,9 @@ public final class CudaBackend implements Backend {
         stream = new CUstream_st();
         CudaRt.check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
         allocator = new CachingAllocator(CudaBackend::rawAlloc, CudaBackend::rawFree);
-        scalarDev = allocator.allocate(4);
+        scalarDev = allocator.allocate(8);
         scalarHost = new FloatPointer(1);
-        convTf32 = Boolean.parseBoolean(System.getProperty("basq4j.cuda.tf32.conv",
-                System.getProperty("basq4j.cuda.tf32", "true")));
-        matmulTf32 = Boolean.parseBoolean(System.getProperty("basq4j.cuda.tf32.matmul",
-                System.getProperty("basq4j.cuda.tf32", "false")));
-        deterministic = Boolean.parseBoolean(System.getProperty("basq4j.cuda.deterministic", "true"));
+        doubleHost = new DoublePointer(1);
     }
 
     /**
@@ -129,7 +133,8 @@ public final class CudaBackend implements Backend {
     }
 
     private static void rawFree(long address) {
-        cudaFree(CudaRt.dev(address));
+        // cudaFree synchronizes the device, so it also reports an earlier kernel's asynchronous fault
+        CudaRt.check(cudaFree(CudaRt.dev(address)), "cudaFree (or an earlier asynchronous fault)");
     }
 
     // ---------------------------------------------------------------- facts and settings
@@ -149,34 +154,20 @@ public final class CudaBackend implements Backend {
         return stream;
     }
 
-    /** Allows or forbids TF32 for both convolutions and the linear layer (off: float32 parity). */
-    public void setTf32(boolean on) {
-        setConvTf32(on);
-        setMatmulTf32(on);
-    }
-
-    public void setConvTf32(boolean on) {
-        convTf32 = on;
-    }
-
-    public synchronized void setMatmulTf32(boolean on) {
-        matmulTf32 = on;
-        if (blas != null) {
-            blas.setTf32(on);
+    /**
+     * Device memory in use now, all users together (cudaMemGetInfo: total minus free), in bytes:
+     * this backend's cached and live blocks, the CUDA context, cuBLAS's and cuDNN's own.
+     */
+    public long deviceBytesUsed() {
+        try (SizeTPointer free = new SizeTPointer(1); SizeTPointer total = new SizeTPointer(1)) {
+            CudaRt.check(cudaMemGetInfo(free, total), "cudaMemGetInfo");
+            return total.get() - free.get();
         }
     }
 
-    public boolean convTf32() {
-        return convTf32;
-    }
-
-    public boolean matmulTf32() {
-        return matmulTf32;
-    }
-
-    /** Whether cuDNN must use deterministic algorithms (default true). */
-    public void setDeterministic(boolean on) {
-        deterministic = on;
+    /** Convolution plans cached by cuDNN's wrapper (bounded: -Dbasq4j.cuda.convPlans). */
+    public int convPlans() {
+        return dnn == null ? 0 : dnn.planCount();
     }
 
     @Override
@@ -234,17 +225,39 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void synchronize() {
-        CudaRt.check(cudaStreamSynchronize(stream), "CUDA stream (an earlier kernel or copy)");
+        CudaRt.check(cudaStreamSynchronize(stream), "waiting for the CUDA stream: a kernel or copy queued on it "
+                + "faulted (rerun with CUDA_LAUNCH_BLOCKING=1 to name it)");
     }
 
     // ---------------------------------------------------------------- errors
 
     private static void check(int code, String kernel) {
         if (code == CpuKernels.EDEVICE) {
-            throw new IllegalStateException("CUDA kernel " + kernel + " failed to launch: "
-                    + CudaKernels.basq_cuda_last_error().getString());
+            throw new IllegalStateException("CUDA kernel " + kernel + ": error at launch or an earlier asynchronous "
+                    + "fault: " + CudaKernels.basq_cuda_last_error().getString()
+                    + " (rerun with CUDA_LAUNCH_BLOCKING=1 to name the kernel that faulted)");
         }
         Kernels.check(code, "cuda " + kernel);
+    }
+
+    /** Device scratch of {@code doubles} doubles from the caching allocator, for the span of one call. */
+    private final class Work implements AutoCloseable {
+        final long address;
+        final long bytes;
+
+        Work(long doubles) {
+            bytes = Math.max(1, doubles) * 8;
+            address = allocator.allocate(bytes);
+        }
+
+        DoublePointer ptr(long offsetDoubles) {
+            return new CudaRt.DevDouble(address + offsetDoubles * 8);
+        }
+
+        @Override
+        public void close() {
+            allocator.free(address, bytes); // stream-ordered: a later user queues behind the kernels
+        }
     }
 
     private static FloatPointer p(Tensor t) {
@@ -285,12 +298,49 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized double sumSquares(Tensor x) {
-        check(CudaKernels.basq_cuda_sum_squares(x.ptr(), x.numel(), new CudaRt.DevFloat(scalarDev), stream),
-                "sum_squares");
-        CudaRt.check(cudaMemcpyAsync(scalarHost, CudaRt.dev(scalarDev), 4, cudaMemcpyDeviceToHost, stream),
-                "cudaMemcpyAsync(device to host)");
-        synchronize();
-        return scalarHost.get(0);
+        try (LongPointer n = new LongPointer(1); Work w = new Work(workOf(n.put(0, x.numel()), 1))) {
+            check(CudaKernels.basq_cuda_sum_squares(x.ptr(), x.numel(), new CudaRt.DevFloat(scalarDev), w.ptr(0),
+                    stream), "sum_squares");
+            CudaRt.check(cudaMemcpyAsync(scalarHost, CudaRt.dev(scalarDev), 4, cudaMemcpyDeviceToHost, stream),
+                    "cudaMemcpyAsync(device to host)");
+            synchronize();
+            return scalarHost.get(0);
+        }
+    }
+
+    /** All the tensors' sums of squares with one kernel sequence and one read-back. */
+    @Override
+    public synchronized double sumSquares(java.util.List<Tensor> xs) {
+        int count = xs.size();
+        if (count == 0) {
+            return 0;
+        }
+        try (PointerPointer<Pointer> ptrs = new PointerPointer<>(count); LongPointer ns = new LongPointer(count)) {
+            for (int i = 0; i < count; i++) {
+                Tensor t = xs.get(i);
+                if (t.dtype() != DType.F32 || t.device() != Device.CUDA) {
+                    throw new IllegalArgumentException("sum of squares of " + t + ": expected float32 on CUDA");
+                }
+                ptrs.put(i, CudaRt.dev(t.address()));
+                ns.put(i, t.numel());
+            }
+            try (Work w = new Work(workOf(ns, count))) {
+                check(CudaKernels.basq_cuda_sum_squares_multi(ptrs, ns, count, new CudaRt.DevDouble(scalarDev),
+                        w.ptr(0), stream), "sum_squares_multi");
+                CudaRt.check(cudaMemcpyAsync(doubleHost, CudaRt.dev(scalarDev), 8, cudaMemcpyDeviceToHost, stream),
+                        "cudaMemcpyAsync(device to host)");
+                synchronize();
+                return doubleHost.get(0);
+            }
+        }
+    }
+
+    private static long workOf(LongPointer ns, int count) {
+        long words = CudaKernels.basq_cuda_sum_squares_work(count, ns);
+        if (words < 0) {
+            throw new IllegalArgumentException("sum of squares: bad sizes");
+        }
+        return words;
     }
 
     @Override
@@ -364,7 +414,7 @@ public final class CudaBackend implements Backend {
     private synchronized CudaBlas blas() {
         if (blas == null) {
             try {
-                blas = new CudaBlas(stream, matmulTf32);
+                blas = new CudaBlas(stream, CudaMath.matmulTf32());
             } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
                 throw CudaUnavailableException.fromLoadFailure("cuBLAS", e);
             }
@@ -374,17 +424,17 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void conv2d(Tensor x, Tensor w, Tensor y, ConvGeom g) {
-        dnn().run(CudaDnn.FWD, g, convTf32, deterministic, x.address(), w.address(), y.address());
+        dnn().run(CudaDnn.FWD, g, x.address(), w.address(), y.address());
     }
 
     @Override
     public void conv2dBackwardData(Tensor dy, Tensor w, Tensor dx, ConvGeom g) {
-        dnn().run(CudaDnn.BWD_DATA, g, convTf32, deterministic, dy.address(), w.address(), dx.address());
+        dnn().run(CudaDnn.BWD_DATA, g, dy.address(), w.address(), dx.address());
     }
 
     @Override
     public void conv2dBackwardFilter(Tensor x, Tensor dy, Tensor dw, ConvGeom g) {
-        dnn().run(CudaDnn.BWD_FILTER, g, convTf32, deterministic, x.address(), dy.address(), dw.address());
+        dnn().run(CudaDnn.BWD_FILTER, g, x.address(), dy.address(), dw.address());
     }
 
     @Override
@@ -392,6 +442,7 @@ public final class CudaBackend implements Backend {
         int n = x.dim(0), in = x.dim(1), out = w.dim(0);
         CudaBlas cb = blas();
         synchronized (this) {
+            cb.setTf32(CudaMath.matmulTf32());
             cb.sgemm(false, true, n, out, in, 1f, x.ptr(), in, w.ptr(), in, 0f, y.ptr(), out);
         }
         if (b != null) {
@@ -404,6 +455,7 @@ public final class CudaBackend implements Backend {
         int n = x.dim(0), in = x.dim(1), out = w.dim(0);
         CudaBlas cb = blas();
         synchronized (this) {
+            cb.setTf32(CudaMath.matmulTf32());
             if (dx != null) {
                 cb.sgemm(false, false, n, in, out, 1f, dy.ptr(), out, w.ptr(), in, 0f, dx.ptr(), in);
             }
@@ -493,8 +545,10 @@ public final class CudaBackend implements Backend {
     /** An out-of-range target gives a NaN loss here (the device cannot report it synchronously). */
     @Override
     public void softmaxCrossEntropy(Tensor logits, Tensor target, Tensor loss, Tensor prob) {
-        check(CudaKernels.basq_cuda_softmax_xent_fwd(logits.ptr(), target.longPtr(), loss.ptr(), prob.ptr(),
-                logits.dim(0), logits.dim(1), stream), "softmax_xent");
+        try (Work w = new Work(CudaKernels.basq_cuda_loss_work(logits.dim(0)))) {
+            check(CudaKernels.basq_cuda_softmax_xent_fwd(logits.ptr(), target.longPtr(), loss.ptr(), prob.ptr(),
+                    logits.dim(0), logits.dim(1), w.ptr(0), stream), "softmax_xent");
+        }
     }
 
     @Override
@@ -505,8 +559,10 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void kdLoss(Tensor student, Tensor teacher, Tensor loss, Tensor pStudent, Tensor pTeacher) {
-        check(CudaKernels.basq_cuda_kd_loss_fwd(student.ptr(), teacher.ptr(), loss.ptr(), pStudent.ptr(),
-                pTeacher.ptr(), student.dim(0), student.dim(1), stream), "kd_loss");
+        try (Work w = new Work(CudaKernels.basq_cuda_loss_work(student.dim(0)))) {
+            check(CudaKernels.basq_cuda_kd_loss_fwd(student.ptr(), teacher.ptr(), loss.ptr(), pStudent.ptr(),
+                    pTeacher.ptr(), student.dim(0), student.dim(1), w.ptr(0), stream), "kd_loss");
+        }
     }
 
     @Override
@@ -518,8 +574,8 @@ public final class CudaBackend implements Backend {
     // ---------------------------------------------------------------- optimizers
 
     @Override
-    public void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, float stepSize, float beta1, float beta2, float eps,
-            float wd, float bc2Sqrt) {
+    public void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, double stepSize, double beta1, double beta2,
+            double eps, double wd, double bc2Sqrt) {
         check(CudaKernels.basq_cuda_adam_step(p.ptr(), g.ptr(), m.ptr(), v.ptr(), p.numel(), stepSize, beta1, beta2,
                 eps, wd, bc2Sqrt, stream), "adam_step");
     }
@@ -530,7 +586,18 @@ public final class CudaBackend implements Backend {
                 nesterov ? 1 : 0, stream), "sgd_step");
     }
 
-    // ---------------------------------------------------------------- fused BASQ-block kernels (CUDA only)
+    // ---------------------------------------------------------------- fused BASQ-block kernels
+
+    /**
+     * Batch norm followed by a quantizer, in evaluation and in training (F.batchNormClipQuant,
+     * F.batchNormLsq): the same values as the two operations (the emulation's checks hold them
+     * bit for bit to the CPU's formulas), fewer passes over memory. The unit tail has no CUDA
+     * kernel yet: it runs layer by layer. {@code --no-fused} turns all of them off.
+     */
+    @Override
+    public boolean fuses(Fused family) {
+        return family == Fused.BN_QUANT_EVAL || family == Fused.BN_QUANT_TRAIN;
+    }
 
     /** Words (int32) of the masks that {@link #clipQuantWithMask} writes for n elements: 2 * ceil(n / 32). */
     public static long clipMaskWords(long n) {

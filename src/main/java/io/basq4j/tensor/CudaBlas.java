@@ -28,6 +28,8 @@ final class CudaBlas {
         setTf32(tf32);
     }
 
+    /** Whether SGEMM may use TF32 tensor cores (a cuBLAS call only when the setting changes). */
+
     void setTf32(boolean on) {
         if (on != tf32) {
             check(cublasSetMathMode(handle, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cublasSetMathMode");

@@ -34,7 +34,7 @@ public final class Adam extends Optimizer {
     protected void update(Tensor p, Tensor grad, Tensor[] st, long step, double lr, double wd) {
         double bc1 = 1 - Math.pow(beta1, step);
         double bc2 = 1 - Math.pow(beta2, step);
-        p.backend().adamStep(p, grad, st[0], st[1], (float) (lr / bc1), (float) beta1, (float) beta2, (float) eps,
-                (float) wd, (float) Math.sqrt(bc2));
+        // in double, as torch computes them in Python; the kernel rounds each to float where torch does
+        p.backend().adamStep(p, grad, st[0], st[1], lr / bc1, beta1, beta2, eps, wd, Math.sqrt(bc2));
     }
 }

@@ -18,11 +18,28 @@ import java.util.function.ToDoubleBiFunction;
  * epoch, gradient norm clipped; only biases and clip bounds learn. After each epoch the fold's
  * full accuracy is measured; the result is the best of the accuracy before finetuning and after
  * each epoch.
+ *
+ * <p>Loss: cross-entropy on labels, as SPEC 7 says and as the reference's {@code 03finetune.py}
+ * computes ({@code loss = criterion(logits_student, target)}; the script loads its
+ * {@code --teacher resnet50} and hands it to the training loop, which does not use it). Given a
+ * teacher ({@code finetuneLoss = kd}), the distillation loss of SPEC 5 against it instead.
  */
 public final class Finetuning {
-    /** One fold's finetuning: accuracy before, after each epoch, and the best. */
-    public record FoldResult(int fold, int[] arch, double before, List<Double> perEpoch, double best) {
+    /**
+     * One fold's finetuning: accuracy before, after each epoch, the best, and the epoch that
+     * reached it first ({@code chosenEpoch}: 0 for the network before finetuning).
+     */
+    public record FoldResult(int fold, int[] arch, double before, List<Double> perEpoch, double best,
+            int chosenEpoch) {
     }
+
+    /** Told of every state that becomes the fold's best: before finetuning (epoch 0), then each improving epoch. */
+    @FunctionalInterface
+    public interface BestListener {
+        void improved(Supernet model, int epoch, double accuracy);
+    }
+
+    private static final BestListener NO_LISTENER = (m, e, a) -> { };
 
     private Finetuning() {
     }
@@ -33,6 +50,32 @@ public final class Finetuning {
      */
     public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
             ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, RunLog log) {
+        return run(c, fold, arch, model, train, fullAccuracy, before, null, log, NO_LISTENER);
+    }
+
+    /**
+     * As {@link #run(RunConfig, int, int[], Supernet, DataLoader, ToDoubleBiFunction, double, RunLog)},
+     * distilling from {@code teacher} (SPEC 5's loss) when it is not null.
+     */
+    public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
+            ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, Teacher teacher, RunLog log) {
+        return run(c, fold, arch, model, train, fullAccuracy, before, teacher, log, NO_LISTENER);
+    }
+
+    /** As the first {@code run}, telling {@code onBest} of every state that becomes the best so far. */
+    public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
+            ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, RunLog log, BestListener onBest) {
+        return run(c, fold, arch, model, train, fullAccuracy, before, null, log, onBest);
+    }
+
+    /**
+     * Finetunes {@code model} on {@code arch}, distilling from {@code teacher} when it is not null;
+     * {@code onBest} sees the model (in evaluation mode) at each state that becomes the best so
+     * far, so that the state of the reported epoch can be kept.
+     */
+    public static FoldResult run(RunConfig c, int fold, int[] arch, Supernet model, DataLoader train,
+            ToDoubleBiFunction<Supernet, int[]> fullAccuracy, double before, Teacher teacher, RunLog log,
+            BestListener onBest) {
         Device dev = c.device();
         model.checkSelection(arch);
         int perEpoch = c.finetuneBatches > 0 ? c.finetuneBatches : train.batches();
@@ -40,34 +83,46 @@ public final class Finetuning {
         List<Tensor> params = Training.trainable(model);
         List<Double> accs = new ArrayList<>();
         double best = before;
-        try (Sgd sgd = new Sgd(Training.finetuneGroups(model, c.l2), c.finetuneMomentum, true)) {
+        int chosen = 0;
+        model.eval();
+        onBest.improved(model, 0, before);
+        try (Sgd sgd = new Sgd(Training.finetuneGroups(model, c.l2), c.finetuneMomentum, true);
+                LossMeter losses = new LossMeter()) {
             Training.BatchStream data = new Training.BatchStream(train, 0);
             for (int e = 0; e < c.finetuneEpochs; e++) {
                 model.train();
                 double rate = lr.at(e);
-                double lossSum = 0;
                 for (int i = 0; i < perEpoch; i++) {
                     Batch b = data.next();
                     model.dropout().setOffset(((long) e * perEpoch + i) << 32);
                     try (Scope s = Scope.open()) {
-                        Tensor loss = F.crossEntropy(model.forward(Training.images(b, dev), arch),
-                                Training.labels(b, dev));
-                        lossSum += loss.item();
+                        Tensor x = Training.images(b, dev);
+                        Tensor logits = model.forward(x, arch);
+                        Tensor loss = teacher != null ? F.kdLoss(logits, teacher.logits(x))
+                                : F.crossEntropy(logits, Training.labels(b, dev));
+                        losses.add(loss, i); // read once per epoch, for the log line
                         Autograd.backward(loss);
                     }
-                    GradClip.clipNorm(params, c.gradClip);
+                    double gradNorm = GradClip.clipNorm(params, c.gradClip);
+                    NonFiniteException.check("finetuning", losses, gradNorm, "fold " + fold + " epoch " + (e + 1)
+                            + " batch " + (i + 1), "a learning rate too large is the usual cause: lower --finetune-lr "
+                            + "(now " + c.finetuneLr + ")");
                     sgd.step(rate);
                     sgd.zeroGrad();
                 }
                 model.eval();
                 double acc = fullAccuracy.applyAsDouble(model, arch);
                 accs.add(acc);
-                best = Math.max(best, acc);
+                if (acc > best) {
+                    best = acc;
+                    chosen = e + 1;
+                    onBest.improved(model, chosen, acc);
+                }
                 log.info("finetune fold %d  epoch %d/%d  lr %.3g  loss %.4f  full acc %.2f%%", fold, e + 1,
-                        c.finetuneEpochs, rate, lossSum / perEpoch, acc);
+                        c.finetuneEpochs, rate, losses.mean(null), acc);
             }
         }
-        return new FoldResult(fold, arch, before, accs, best);
+        return new FoldResult(fold, arch, before, accs, best, chosen);
     }
 
     /** Mean of the folds' best accuracies. */

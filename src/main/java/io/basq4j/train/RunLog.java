@@ -15,6 +15,7 @@ public final class RunLog implements AutoCloseable {
     private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("HH:mm:ss");
     private final PrintStream out;
     private final PrintStream file;
+    private final java.util.List<AutoCloseable> alsoClose = new java.util.ArrayList<>();
 
     public RunLog(PrintStream out, Path logFile) {
         this.out = out;
@@ -66,10 +67,23 @@ public final class RunLog implements AutoCloseable {
         return s + "s";
     }
 
+    /** Closes {@code r} (e.g. the run directory's lock) when this log is closed, after the log file. */
+    public RunLog closeAlso(AutoCloseable r) {
+        alsoClose.add(r);
+        return this;
+    }
+
     @Override
     public void close() {
         if (file != null) {
             file.close();
+        }
+        for (AutoCloseable r : alsoClose) {
+            try {
+                r.close();
+            } catch (Exception e) {
+                throw new IllegalStateException(e.getMessage(), e);
+            }
         }
     }
 }

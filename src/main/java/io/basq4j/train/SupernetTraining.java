@@ -7,7 +7,8 @@ import io.basq4j.autograd.GradMode;
 import io.basq4j.data.Batch;
 import io.basq4j.data.DataLoader;
 import io.basq4j.data.Dataset;
-import io.basq4j.models.MobileNetV2;
+import io.basq4j.io.AtomicFiles;
+import io.basq4j.io.PausePoint;
 import io.basq4j.models.Models;
 import io.basq4j.models.Supernet;
 import io.basq4j.tensor.Device;
@@ -21,6 +22,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.LongFunction;
 import java.util.SplittableRandom;
 
 /**
@@ -65,26 +67,34 @@ public final class SupernetTraining {
      */
     public static Result run(RunConfig c, Path runDir, boolean resume, RunLog log, long maxIterations) {
         c.validate();
+        if (maxIterations < 1) {
+            throw new IllegalArgumentException("--max-iterations must be at least 1, got " + maxIterations);
+        }
         Device dev = c.device();
         Dataset train = DataSources.train(c);
+        DataSources.val(c); // the validation data is checked now, not after training
         log.info("supernet training: %s, %s %s, %d bits, %d branches, %d iterations per phase, batch %d",
                 train.describe(), c.arch, "w" + c.width, c.bits, c.branches, c.itersPerPhase, c.batch);
         Path last = runDir.resolve(LAST);
         try (DataLoader loader = DataLoader.builder(train).batchSize(c.batch).shuffle(true).dropLast(true)
                 .seed(c.seed).workers(c.workers).build();
                 Supernet model = Models.create(c.arch, c.modelConfig());
-                MobileNetV2 teacher = Teachers.open(c, runDir, log)) {
+                Teacher teacher = Teachers.open(c, runDir, log);
+                LossMeter losses = new LossMeter()) {
             int phase = 0;
             long it = 0;
             Checkpoint ck = null;
+            Window window = new Window();
             if (resume && Files.exists(last)) {
                 ck = Checkpoint.load(last);
                 if (!"supernet".equals(ck.meta("kind", ""))) {
                     throw new IllegalArgumentException(last + " is not a supernet training checkpoint");
                 }
+                RunState.checkResumeSettings(ck.meta("config", null), c, last);
                 ck.restoreModel(model);
                 phase = Integer.parseInt(ck.meta("phase", "0"));
                 it = Long.parseLong(ck.meta("next_iteration", "0"));
+                window.restore(ck);
                 model.setWeightQuantization(phase >= 1, false);
                 log.info("resuming from %s: phase %s, iteration %d", last, phase == 0 ? "a" : phase == 1 ? "b" : "(done)", it);
             } else {
@@ -108,16 +118,17 @@ public final class SupernetTraining {
                         ck = null;
                     }
                     long stop = budget >= c.itersPerPhase - it ? c.itersPerPhase : it + budget;
-                    images += phase(c, runDir, model, teacher, loader, adam, phase, it, stop, curve, log);
+                    images += phase(c, runDir, model, teacher, loader, adam, phase, it, stop, curve, losses, window,
+                            log);
                     budget -= stop - it;
                     if (stop < c.itersPerPhase) {
-                        save(c, model, adam, runDir.resolve(LAST), phase, stop, phase == 1);
+                        save(c, model, adam, runDir.resolve(LAST), phase, stop, phase == 1, window);
                         log.info("stopped after %d iterations as asked; resume with --resume", maxIterations);
                         double secs = (System.nanoTime() - t0) / 1e9;
                         return new Result(null, curve, secs, images / Math.max(secs, 1e-9));
                     }
                 }
-                save(c, model, null, runDir.resolve(LAST), phase + 1, 0, phase == 1);
+                save(c, model, null, runDir.resolve(LAST), phase + 1, 0, phase == 1, new Window());
                 if (phase == 0) {
                     log.info("phase a done: activations quantized; phase b quantizes the weights as well");
                 }
@@ -142,25 +153,28 @@ public final class SupernetTraining {
         }
     }
 
-    private static long phase(RunConfig c, Path runDir, Supernet model, MobileNetV2 teacher, DataLoader loader,
-            Adam adam, int phase, long start, long stop, List<double[]> curve, RunLog log) {
+    private static long phase(RunConfig c, Path runDir, Supernet model, Teacher teacher, DataLoader loader,
+            Adam adam, int phase, long start, long stop, List<double[]> curve, LossMeter losses, Window window,
+            RunLog log) {
         Device dev = c.device();
         CosineSchedule lr = new CosineSchedule(c.lr, c.itersPerPhase);
         List<Tensor> params = Training.trainable(model);
         long base = phase * c.itersPerPhase;
         Training.BatchStream data = new Training.BatchStream(loader, base + start);
         model.train();
-        double lossSum = 0;
-        int lossCount = 0;
+        LongFunction<String> where = i -> "phase " + (phase == 0 ? "a" : "b") + " iteration " + (i + 1);
+        if (start == 0) {
+            window.reset();
+        }
         long images = 0;
         long windowStart = System.nanoTime();
         long windowImages = 0;
         for (long it = start; it < stop; it++) {
+            PausePoint.reach("iteration");
             long g = base + it;
             Batch b = data.next();
             int[] sel = selection(c.seed, g, model.searchedUnits(), model.branches());
             model.dropout().setOffset(g << 32);
-            float lossValue;
             try (Scope s = Scope.open()) {
                 Tensor x = Training.images(b, dev);
                 Tensor logits = model.forward(x, sel);
@@ -168,49 +182,82 @@ public final class SupernetTraining {
                 if (teacher != null) {
                     Tensor t;
                     try (GradMode off = GradMode.off()) {
-                        t = teacher.forward(x);
+                        t = teacher.logits(x);
                     }
                     loss = F.kdLoss(logits, t);
                 } else {
                     loss = F.crossEntropy(logits, Training.labels(b, dev));
                 }
-                lossValue = loss.item();
+                losses.add(loss, it); // read when a log line needs it (checked there, and before a checkpoint)
                 Autograd.backward(loss);
             }
-            if (!Float.isFinite(lossValue)) {
-                throw new IllegalStateException("the training loss became " + lossValue + " at phase "
-                        + (phase == 0 ? "a" : "b") + " iteration " + it + " (try a lower --lr)");
-            }
-            GradClip.clipNorm(params, c.gradClip);
+            double gradNorm = GradClip.clipNorm(params, c.gradClip);
+            NonFiniteException.check("supernet training", losses, gradNorm, "phase " + (phase == 0 ? "a" : "b")
+                    + " iteration " + (it + 1), "a learning rate too large for this network is the usual cause: "
+                    + "lower --lr (now " + c.lr + ") and start over with --force");
             adam.step(lr.at(it));
             adam.zeroGrad();
             images += b.n();
             windowImages += b.n();
-            lossSum += lossValue;
-            lossCount++;
             boolean end = it + 1 == c.itersPerPhase;
             if ((it + 1) % c.logEvery == 0 || end) {
                 double secs = (System.nanoTime() - windowStart) / 1e9;
                 double rate = windowImages / Math.max(secs, 1e-9);
                 long left = (1 - phase) * c.itersPerPhase + (c.itersPerPhase - it - 1);
-                double avg = lossSum / lossCount;
+                window.add(losses.drain(where));
+                double avg = window.lossSum / window.count;
                 curve.add(new double[] {g + 1, avg, lr.at(it)});
                 appendCurve(runDir, g + 1, avg, lr.at(it));
                 log.info("phase %s  iter %d/%d  loss %.4f  lr %.3g  %.0f img/s  ETA %s", phase == 0 ? "a" : "b", it + 1,
                         c.itersPerPhase, avg, lr.at(it), rate, RunLog.duration(left * c.batch / Math.max(rate, 1e-9)));
-                lossSum = 0;
-                lossCount = 0;
+                window.reset();
                 windowStart = System.nanoTime();
                 windowImages = 0;
             }
             if (c.checkpointEvery > 0 && (it + 1) % c.checkpointEvery == 0 && !end) {
-                save(c, model, adam, runDir.resolve(LAST), phase, it + 1, phase == 1);
+                window.add(losses.drain(where));
+                save(c, model, adam, runDir.resolve(LAST), phase, it + 1, phase == 1, window);
             }
         }
+        window.add(losses.drain(where));
         return images;
     }
 
-    private static Map<String, String> meta(RunConfig c, String kind, int phase, long next) {
+    /**
+     * The losses of the iterations since the last curve line: saved with every checkpoint, so
+     * that a run resumed between two curve lines writes the same next line as an uninterrupted
+     * one.
+     */
+    private static final class Window {
+        double lossSum;
+        int count;
+
+        void reset() {
+            lossSum = 0;
+            count = 0;
+        }
+
+        /** Adds losses read back from the device, in step order. */
+        void add(double[] losses) {
+            for (double v : losses) {
+                lossSum += v;
+                count++;
+            }
+        }
+
+        void restore(Checkpoint ck) {
+            lossSum = Double.parseDouble(ck.meta("window_loss_sum", "0"));
+            count = Integer.parseInt(ck.meta("window_iterations", "0"));
+        }
+
+        void put(Map<String, String> meta) {
+            meta.put("window_loss_sum", Double.toString(lossSum));
+            meta.put("window_iterations", Integer.toString(count));
+        }
+    }
+
+    /** The metadata of a supernet checkpoint: kind, model, phase, next iteration, configuration. */
+    static Map<String, String> meta(RunConfig c, String kind, int phase, long next) {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("kind", kind);
         m.put("model", c.arch + " w" + c.width + " " + c.bits + "-bit, " + c.branches + " branches");
@@ -225,9 +272,10 @@ public final class SupernetTraining {
     }
 
     private static void save(RunConfig c, Supernet model, Optimizer opt, Path file, int phase, long next,
-            boolean weightQuant) {
+            boolean weightQuant, Window window) {
         Map<String, String> m = meta(c, "supernet", phase, next);
         m.put("weight_quant", Boolean.toString(weightQuant));
+        window.put(m);
         Checkpoint.save(file, model, opt, m);
     }
 
@@ -252,7 +300,9 @@ public final class SupernetTraining {
         try {
             if (Files.exists(f)) {
                 StringBuilder kept = new StringBuilder();
-                for (String line : Files.readAllLines(f)) {
+                String all = Files.readString(f);
+                // only complete lines: a kill in the middle of an append leaves a line without its newline
+                for (String line : all.substring(0, all.lastIndexOf('\n') + 1).split("\n")) {
                     String[] p = line.split("\t");
                     if (p.length == 3 && Double.parseDouble(p[0]) <= upTo) {
                         out.add(new double[] {Double.parseDouble(p[0]), Double.parseDouble(p[1]),
@@ -260,10 +310,13 @@ public final class SupernetTraining {
                         kept.append(line).append('\n');
                     }
                 }
-                Files.writeString(f, kept.toString());
+                if (kept.length() != all.length()) {
+                    AtomicFiles.write(f, kept.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                }
             }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + f + ": " + e.getMessage(), e);
+        } catch (IOException | NumberFormatException e) {
+            throw new UncheckedIOException("cannot read " + f + ": " + e.getMessage(),
+                    e instanceof IOException io ? io : new IOException(e));
         }
         return out;
     }

@@ -126,7 +126,8 @@ public final class Training {
             this.loader = loader;
             this.perEpoch = loader.batches();
             if (perEpoch <= 0) {
-                throw new IllegalArgumentException("the training data has fewer examples than one batch");
+                throw new IllegalArgumentException("the training data has " + loader.dataset().size()
+                        + " examples, fewer than one batch of " + loader.batchSize() + " (lower --batch)");
             }
             this.epoch = (int) (firstStep / perEpoch);
             this.it = loader.epoch(epoch).iterator();

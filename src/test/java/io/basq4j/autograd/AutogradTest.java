@@ -8,10 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Scope;
 import io.basq4j.tensor.Tensor;
+import io.basq4j.testutil.Ref64;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
-import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 
 class AutogradTest {
@@ -29,7 +29,10 @@ class AutogradTest {
         return Tensor.of(CPU, a, dims).setRequiresGrad(true);
     }
 
-    /** A small network through most differentiable ops (no quantizer: those are straight-through). */
+    /**
+     * A small network through several differentiable ops at once (each op alone, quantizers
+     * included, is checked in {@link OpGradientTest}).
+     */
     private static Tensor net(Map<String, Tensor> p, Tensor rm, Tensor rv, Tensor target) {
         Tensor x = p.get("x");
         Tensor h = F.conv2d(x, p.get("w1"), 1, 1, 1);
@@ -44,8 +47,19 @@ class AutogradTest {
         return F.crossEntropy(logits, target);
     }
 
+    /** {@link #net} in float64 ({@link Ref64}): inputs x, w1, gamma, beta, w2, w3, b3. */
+    private static double net64(double[][] p, long[] target) {
+        double[] h = Ref64.conv2d(p[0], 2, 3, 6, 6, p[1], 4, 3, 1, 1, 1);
+        h = Ref64.relu(Ref64.batchNorm(h, 2, 4, 36, p[2], p[3], null, null, true, 1e-5));
+        h = Ref64.conv2d(h, 2, 4, 6, 6, p[4], 4, 3, 2, 1, 4);
+        h = Ref64.add(h, Ref64.avgPool(Ref64.flexSkip(p[0], 2, 3, 4, 36), 2, 4, 6, 6, 2, 2));
+        h = Ref64.add(h, Ref64.maxPool(h, 2, 4, 3, 3, 3, 1, 1));
+        double[] logits = Ref64.linear(Ref64.globalAvgPool(h, 8, 9), 2, 4, p[5], 5, p[6]);
+        return Ref64.crossEntropy(logits, 2, 5, target);
+    }
+
     @Test
-    void gradientsMatchFiniteDifferences() {
+    void networkGradientsMatchFloat64FiniteDifferences() {
         Random r = new Random(7);
         Map<String, Tensor> p = new LinkedHashMap<>();
         p.put("x", param(r, 1f, 2, 3, 6, 6));
@@ -55,61 +69,48 @@ class AutogradTest {
         p.put("w2", param(r, 0.4f, 4, 1, 3, 3));
         p.put("w3", param(r, 0.5f, 5, 4));
         p.put("b3", param(r, 0.1f, 5));
+        long[] labels = {1, 3};
         try (Tensor rm = Tensor.zeros(CPU, 4); Tensor rv = Tensor.full(CPU, 1f, 4);
-                Tensor target = Tensor.ofLongs(CPU, new long[] {1, 3}, 2)) {
+                Tensor target = Tensor.ofLongs(CPU, labels, 2)) {
+            double loss32;
             try (Scope s = Scope.open()) {
-                Autograd.backward(net(p, rm, rv, target));
+                Tensor loss = net(p, rm, rv, target);
+                loss32 = loss.item();
+                Autograd.backward(loss);
             }
-            Supplier<Double> loss = () -> {
-                try (Scope s = Scope.open(); GradMode off = GradMode.off()) {
-                    return (double) net(p, rm, rv, target).item();
-                }
-            };
+            double[][] d = new double[p.size()][];
+            int k = 0;
+            for (Tensor t : p.values()) {
+                d[k++] = Ref64.toDouble(t.toFloatArray());
+            }
+            assertEquals(net64(d, labels), loss32, 1e-5 * Math.abs(loss32), "the loss itself");
+            k = 0;
             for (Map.Entry<String, Tensor> e : p.entrySet()) {
-                Tensor t = e.getValue();
-                float[] grad = t.grad().toFloatArray();
-                float[] v = t.toFloatArray();
+                final int which = k++;
+                double[] fd = Ref64.gradient(in -> net64(in, labels), d, which, 1e-5);
+                double[] fdSmall = Ref64.gradient(in -> net64(in, labels), d, which, 1e-7);
+                float[] grad = e.getValue().grad().toFloatArray();
                 double gmax = 0;
-                for (float g : grad) {
+                for (double g : fd) {
                     gmax = Math.max(gmax, Math.abs(g));
                 }
                 assertTrue(gmax > 1e-4, e.getKey() + " has a non-trivial gradient");
-                // A ReLU or max-pool kink within +-h of a coordinate makes its finite difference
-                // meaningless; such points show as differences at h and h/8 that disagree, and are
-                // skipped (at most a few per tensor), the others must match the analytic gradient.
-                double tol = 2e-2 * gmax + 2e-4;
+                // A ReLU or max-pool kink within a step of a coordinate shows as differences at two
+                // steps that disagree; such coordinates (at most a few) are skipped, the others must
+                // match the float32 backward to 2e-5 of the tensor's largest gradient.
                 int skipped = 0;
-                int checked = 0;
-                for (int k = 0; k < Math.min(v.length, 12); k++) {
-                    int i = (k * 7919) % v.length;
-                    double fd = centralDifference(t, v, i, 2e-3f, loss);
-                    double fdSmall = centralDifference(t, v, i, 2.5e-4f, loss);
-                    if (Math.abs(fd - fdSmall) > tol / 2) {
+                for (int i = 0; i < fd.length; i++) {
+                    if (Math.abs(fd[i] - fdSmall[i]) > 1e-6 * gmax) {
                         skipped++;
                         continue;
                     }
-                    checked++;
-                    assertEquals(fd, grad[i], tol, e.getKey() + "[" + i + "]");
+                    assertEquals(fd[i], grad[i], 2e-5 * gmax, e.getKey() + "[" + i + "]");
                 }
-                assertTrue(skipped <= Math.max(1, checked / 4), e.getKey() + ": " + skipped
-                        + " coordinates near a kink, " + checked + " checked");
+                assertTrue(skipped <= 2, e.getKey() + ": " + skipped + " coordinates near a kink");
             }
         } finally {
             p.values().forEach(Tensor::close);
         }
-    }
-
-    private static double centralDifference(Tensor t, float[] v, int i, float h, Supplier<Double> loss) {
-        float orig = v[i];
-        v[i] = orig + h;
-        t.copyFrom(v);
-        double up = loss.get();
-        v[i] = orig - h;
-        t.copyFrom(v);
-        double down = loss.get();
-        v[i] = orig;
-        t.copyFrom(v);
-        return (up - down) / (2 * h);
     }
 
     @Test

@@ -14,12 +14,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * 5,000 training steps of a small quantized convolutional net: native memory and the process's
  * resident set must stay flat once the loop reaches steady state.
  */
+@Tag("slow")
 class MemoryFlatTest {
     private static final Device CPU = Device.CPU;
     /** Allowed growth of the resident set between step 1,000 and step 5,000. */

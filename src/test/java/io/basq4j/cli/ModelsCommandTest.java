@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test;
 class ModelsCommandTest {
     @Test
     void resnet20Table() {
-        Object[] r = ParityTest.main("models", "--arch", "resnet20", "--width", "0.5", "--resolution", "32",
+        Object[] r = CliRun.main("models", "--arch", "resnet20", "--width", "0.5", "--resolution", "32",
                 "--classes", "10", "--branches", "3");
         assertEquals(0, r[0], (String) r[2]);
         List<String> lines = ((String) r[1]).lines().toList();
@@ -35,7 +35,7 @@ class ModelsCommandTest {
 
     @Test
     void mobilenetDefaults() {
-        Object[] r = ParityTest.main("models");
+        Object[] r = CliRun.main("models");
         assertEquals(0, r[0], (String) r[2]);
         String out = (String) r[1];
         assertTrue(out.contains("mobilenetv2 supernet: width 1.0, divisor 8, input 3x224x224, 1000 classes, 2 bits, "
@@ -48,13 +48,14 @@ class ModelsCommandTest {
 
     @Test
     void badOptionsAreOneLineErrors() {
-        Object[] r = ParityTest.main("models", "--arch", "vgg");
+        Object[] r = CliRun.main("models", "--arch", "vgg");
         assertEquals(2, r[0]);
         String err = ((String) r[2]).trim();
         assertTrue(err.contains("unknown architecture 'vgg' (valid: mobilenetv2, resnet18, resnet20)"), err);
         assertEquals(1, err.lines().count(), err);
-        r = ParityTest.main("models", "--bits", "1");
+        r = CliRun.main("models", "--bits", "1");
         assertEquals(2, r[0]);
-        assertTrue(((String) r[2]).contains("bits 1 outside [2, 4]"), (String) r[2]);
+        assertTrue(((String) r[2]).contains("--bits 1 is outside the valid range: a whole number from 2 to 4"),
+                (String) r[2]);
     }
 }

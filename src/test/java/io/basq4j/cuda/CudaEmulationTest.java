@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -19,6 +20,7 @@ import org.junit.jupiter.api.Test;
  * shows (speed, the device math library, launch limits of real hardware) is CudaOpsTest's.
  * Needs g++ and the source tree (skipped otherwise, e.g. when run from the jars on a GPU box).
  */
+@Tag("slow")
 class CudaEmulationTest {
 
     @Test

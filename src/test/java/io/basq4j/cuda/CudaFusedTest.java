@@ -120,6 +120,15 @@ class CudaFusedTest {
                         gpu.batchNormTrainClipQuant(x.g(), g.g(), b.g(), q.g(), mean.g(), invstd.g(), rm.g(), rv.g(),
                                 1e-5f, 0.1f, up.g(), bn.g());
                     }
+                    // from the GPU's own statistics, the CPU's formulas (z in Java float32): exact
+                    Tensor zg = Tensor.of(Device.CPU, zOf(xa, ga, ba, mean.gpuData(), invstd.gpuData(), c, hw), sh);
+                    Pair qe = out(sh);
+                    if (lsq) {
+                        cpu.lsq(zg, st.c(), qe.c(), sh[0], c, hw, QN, QP);
+                    } else {
+                        cpu.clipQuant(zg, qe.c(), up.c(), bn.c());
+                    }
+                    assertExact("y by the formulas" + at, qe.cpuData(), q.gpuData());
                     assertClose("mean" + at, mean.cpuData(), mean.gpuData(), 1e-6);
                     assertClose("invstd" + at, invstd.cpuData(), invstd.gpuData(), 1e-5);
                     assertClose("running mean" + at, rm.cpuData(), rm.gpuData(), 1e-6);
@@ -178,6 +187,52 @@ class CudaFusedTest {
                     assertClose("dgamma" + at, dg.cpuData(), dg.gpuData(), 1e-5);
                     assertClose("dbeta" + at, db.cpuData(), db.gpuData(), 1e-5);
                     assertCloseScaled(lsq ? "ds" + at : "dupper" + at, dq.cpuData(), dq.gpuData(), 1e-5);
+                }
+            }
+        }
+    }
+
+    /**
+     * The fused operations of autograd (F.batchNormClipQuant, F.batchNormLsq) on the GPU with
+     * fusion on and off (--no-fused): the same forward and the same gradients, bit for bit but
+     * for the clip bound's, which the unfused quantizer sums over the whole tensor at once.
+     */
+    @Test
+    void fusedAndUnfusedAutogradAgree() {
+        Random r = new Random(15);
+        int[] sh = {8, 6, 12, 12};
+        int c = sh[1], n = numel(sh);
+        float[] xa = randn(r, n, 2, 3), ga = uniform(r, c, 0.5, 1.5), ba = randn(r, c, 0.5, 1), dya = randn(r, n);
+        float[] sa = uniform(r, c, 0.3, 0.6);
+        boolean was = io.basq4j.autograd.F.fusion();
+        for (boolean lsq : new boolean[] {false, true}) {
+            float[][][] res = new float[2][][];
+            for (int f = 0; f < 2; f++) {
+                io.basq4j.autograd.F.setFusion(f == 1);
+                try (Scope s = Scope.open()) {
+                    Tensor x = Tensor.of(Device.CUDA, xa, sh).setRequiresGrad(true);
+                    Tensor g = Tensor.of(Device.CUDA, ga, c).setRequiresGrad(true);
+                    Tensor b = Tensor.of(Device.CUDA, ba, c).setRequiresGrad(true);
+                    Tensor rm = Tensor.zeros(Device.CUDA, c), rv = Tensor.full(Device.CUDA, 1f, c);
+                    Tensor q = lsq ? Tensor.of(Device.CUDA, sa, c).setRequiresGrad(true)
+                            : Tensor.scalar(Device.CUDA, U).setRequiresGrad(true);
+                    Tensor y = lsq ? io.basq4j.autograd.F.batchNormLsq(x, g, b, rm, rv, true, 0.1f, 1e-5f, q, QN, QP)
+                            : io.basq4j.autograd.F.batchNormClipQuant(x, g, b, rm, rv, true, 0.1f, 1e-5f, q,
+                                    Tensor.scalar(Device.CUDA, BIN));
+                    io.basq4j.autograd.Autograd.backward(y, Tensor.of(Device.CUDA, dya, sh));
+                    res[f] = new float[][] {y.toFloatArray(), x.grad().toFloatArray(), g.grad().toFloatArray(),
+                        b.grad().toFloatArray(), q.grad().toFloatArray(), rm.toFloatArray(), rv.toFloatArray()};
+                } finally {
+                    io.basq4j.autograd.F.setFusion(was);
+                }
+            }
+            String at = lsq ? " lsq" : " clip";
+            String[] names = {"y", "dx", "dgamma", "dbeta", lsq ? "ds" : "dupper", "running mean", "running var"};
+            for (int k = 0; k < names.length; k++) {
+                if (k == 4 && !lsq) {
+                    assertCloseScaled(names[k] + at, res[0][k], res[1][k], 1e-6);
+                } else {
+                    assertExact(names[k] + at + ", fused vs unfused", res[0][k], res[1][k]);
                 }
             }
         }

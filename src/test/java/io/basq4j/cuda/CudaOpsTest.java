@@ -11,6 +11,7 @@ import io.basq4j.tensor.Backend;
 import io.basq4j.tensor.CachingAllocator;
 import io.basq4j.tensor.ConvGeom;
 import io.basq4j.tensor.CudaBackend;
+import io.basq4j.tensor.CudaMath;
 import io.basq4j.tensor.DType;
 import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Scope;
@@ -52,9 +53,16 @@ class CudaOpsTest {
                 gpu.add(a.g(), b.g(), y.g());
                 assertExact("add" + at, y.cpuData(), y.gpuData());
                 Pair acc = pair(randn(r, n), n);
+                float[] axpy = acc.cpuData();
+                float[] av = a.cpuData();
+                for (int i = 0; i < n; i++) {
+                    axpy[i] += 0.37f * av[i]; // two roundings, as the kernel (built with --fmad=false)
+                }
                 cpu.axpy(0.37f, a.c(), acc.c());
                 gpu.axpy(0.37f, a.g(), acc.g());
+                // the CPU library's compiler may contract a*x+y into an FMA: close, not exact
                 assertClose("axpy" + at, acc.cpuData(), acc.gpuData(), 1e-6);
+                assertExact("axpy vs the float32 formula" + at, axpy, acc.gpuData());
                 cpu.scale(acc.c(), -1.5f);
                 gpu.scale(acc.g(), -1.5f);
                 assertClose("scale" + at, acc.cpuData(), acc.gpuData(), 1e-6);
@@ -185,6 +193,39 @@ class CudaOpsTest {
         }
     }
 
+    /**
+     * Both algorithm modes against the CPU: direct sums (the tests' default) and cuDNN's ranking
+     * with its fallbacks (TF32 off: float32 tolerances; on: TF32's 10-bit mantissa).
+     */
+    @Test
+    void convolutionInEveryAlgorithmMode() {
+        Random r = new Random(11);
+        ConvGeom g = new ConvGeom(4, 32, 28, 28, 64, 3, 3, 1, 1, 1, 1, 1);
+        int nx = g.n() * g.cin() * g.h() * g.w(), nw = g.cout() * g.cin() * 9, ny = g.n() * g.cout() * g.ho() * g.wo();
+        try (Scope s = Scope.open()) {
+            Pair x = pair(randn(r, nx), g.n(), g.cin(), g.h(), g.w());
+            Pair w = pair(randn(r, nw, 0.1, 0), g.cout(), g.cin(), 3, 3);
+            Pair y = out(g.n(), g.cout(), g.ho(), g.wo());
+            cpu.conv2d(x.c(), w.c(), y.c(), g);
+            for (CudaMath.Algorithms mode : CudaMath.Algorithms.values()) {
+                for (CudaMath.Tf32 t : new CudaMath.Tf32[] {CudaMath.Tf32.OFF, CudaMath.Tf32.ON}) {
+                    CudaMath.setAlgorithms(mode);
+                    CudaMath.setTf32(t);
+                    try {
+                        gpu.conv2d(x.g(), w.g(), y.g(), g);
+                    } finally {
+                        CudaMath.setAlgorithms(CudaMath.Algorithms.DIRECT_SUM);
+                        CudaMath.setTf32(CudaMath.Tf32.OFF);
+                    }
+                    assertClose("conv forward " + mode + " tf32 " + t.label(), y.cpuData(), y.gpuData(),
+                            t == CudaMath.Tf32.ON ? 5e-3 : 1e-5);
+                }
+            }
+            assertTrue(gpu.convPlans() >= 3 && gpu.convPlans() <= 512, "plans " + gpu.convPlans());
+            assertEquals(ny, y.gpuData().length);
+        }
+    }
+
     @Test
     void linear() {
         Random r = new Random(5);
@@ -226,6 +267,10 @@ class CudaOpsTest {
                 gpu.batchNormTrain(x.g(), gamma.g(), beta.g(), y.g(), mean.g(), invstd.g(), rm.g(), rv.g(), 1e-5f,
                         0.1f);
                 assertClose("bn train y" + at, y.cpuData(), y.gpuData(), 1e-5);
+                // from its own statistics, the CPU's formula (bn_engine.h) in Java's float32: exact
+                assertExact("bn train y by the formula" + at,
+                        bnApply(x.cpuData(), gamma.cpuData(), beta.cpuData(), mean.gpuData(), invstd.gpuData(), null,
+                                c, n / (sh[0] * c)), y.gpuData());
                 assertClose("bn mean" + at, mean.cpuData(), mean.gpuData(), 1e-6);
                 assertClose("bn invstd" + at, invstd.cpuData(), invstd.gpuData(), 1e-5);
                 assertClose("bn running mean" + at, rm.cpuData(), rm.gpuData(), 1e-6);
@@ -233,6 +278,8 @@ class CudaOpsTest {
                 cpu.batchNormEval(x.c(), gamma.c(), beta.c(), rm.c(), rv.c(), y.c(), 1e-5f);
                 gpu.batchNormEval(x.g(), gamma.g(), beta.g(), rm.g(), rv.g(), y.g(), 1e-5f);
                 assertClose("bn eval" + at, y.cpuData(), y.gpuData(), 1e-6);
+                assertExact("bn eval by the formula" + at, bnApply(x.cpuData(), gamma.cpuData(), beta.cpuData(),
+                        rm.gpuData(), null, rv.gpuData(), c, n / (sh[0] * c)), y.gpuData());
                 Pair dx = out(sh), dg = out(c), db = out(c);
                 // the same saved statistics on both sides
                 Tensor mg = mean.c().to(Device.CUDA), ig = invstd.c().to(Device.CUDA);
@@ -242,6 +289,45 @@ class CudaOpsTest {
                 assertClose("bn backward dgamma" + at, dg.cpuData(), dg.gpuData(), 1e-5);
                 assertClose("bn backward dbeta" + at, db.cpuData(), db.gpuData(), 1e-5);
             }
+        }
+    }
+
+    /**
+     * bn_engine.h's batch norm in Java float32 (no contraction): a = bn_train_scale(gamma, invstd)
+     * when invstd is given, else bn_eval_scale(gamma, var, 1e-5); y = (x - m) * a + b.
+     */
+    static float[] bnApply(float[] x, float[] gamma, float[] beta, float[] mean, float[] invstd, float[] var, int c,
+            int hw) {
+        float[] y = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            int k = (i / hw) % c;
+            float a = invstd != null ? (float) ((double) gamma[k] * (double) invstd[k])
+                    : (float) ((double) gamma[k] / Math.sqrt((double) var[k] + (double) 1e-5f));
+            y[i] = (x[i] - mean[k]) * a + beta[k];
+        }
+        return y;
+    }
+
+    /** All the tensors' squared norms with one reduction: what the CPU gives, within an ulp per tensor. */
+    @Test
+    void sumOfSquaresOfManyTensors() {
+        Random r = new Random(12);
+        try (Scope s = Scope.open()) {
+            java.util.List<Tensor> cs = new java.util.ArrayList<>(), gs = new java.util.ArrayList<>();
+            double tol = 0;
+            for (int k = 0; k < 300; k++) {
+                int n = k % 50 == 7 ? 70_000 + k : 1 + r.nextInt(2000);
+                Pair p = pair(randn(r, n), n);
+                cs.add(p.c());
+                gs.add(p.g());
+                float f = (float) cpu.sumSquares(p.c());
+                tol += Math.ulp(f);
+            }
+            double e = cpu.sumSquares(cs);
+            double a = gpu.sumSquares(gs);
+            assertEquals(e, a, tol, "sum of squares of 300 tensors");
+            assertEquals(Double.doubleToLongBits(a), Double.doubleToLongBits(gpu.sumSquares(gs)), "deterministic");
+            assertEquals(0.0, gpu.sumSquares(java.util.List.of()));
         }
     }
 
@@ -357,8 +443,8 @@ class CudaOpsTest {
             try (Scope s = Scope.open()) {
                 Pair p = pair(randn(r, n), n), g = pair(randn(r, n), n), m = pair(randn(r, n, 0.1, 0), n);
                 Pair v = pair(uniform(r, n, 0, 0.1), n);
-                cpu.adamStep(p.c(), g.c(), m.c(), v.c(), 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, 0.3f);
-                gpu.adamStep(p.g(), g.g(), m.g(), v.g(), 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, 0.3f);
+                cpu.adamStep(p.c(), g.c(), m.c(), v.c(), 1e-3, 0.9, 0.999, 1e-8, 1e-4, 0.3);
+                gpu.adamStep(p.g(), g.g(), m.g(), v.g(), 1e-3, 0.9, 0.999, 1e-8, 1e-4, 0.3);
                 assertClose("adam p n=" + n, p.cpuData(), p.gpuData(), 1e-6);
                 assertClose("adam m n=" + n, m.cpuData(), m.gpuData(), 1e-6);
                 assertClose("adam v n=" + n, v.cpuData(), v.gpuData(), 1e-6);

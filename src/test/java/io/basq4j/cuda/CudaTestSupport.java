@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import io.basq4j.tensor.Backend;
 import io.basq4j.tensor.Backends;
 import io.basq4j.tensor.CudaBackend;
+import io.basq4j.tensor.CudaMath;
 import io.basq4j.tensor.DType;
 import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Shape;
@@ -22,11 +23,15 @@ final class CudaTestSupport {
     private CudaTestSupport() {
     }
 
-    /** The CUDA backend with TF32 off (float32 parity), or the test is skipped with the reason. */
+    /**
+     * The CUDA backend with TF32 off and direct-sum convolutions (float32 parity with the CPU), or
+     * the test is skipped with the reason.
+     */
     static CudaBackend cuda() {
         assumeTrue(Backends.cudaAvailable(), () -> "CUDA not usable here: " + Backends.cudaProblem());
         CudaBackend b = (CudaBackend) Backends.cuda();
-        b.setTf32(false);
+        CudaMath.setTf32(CudaMath.Tf32.OFF);
+        CudaMath.setAlgorithms(CudaMath.Algorithms.DIRECT_SUM);
         return b;
     }
 

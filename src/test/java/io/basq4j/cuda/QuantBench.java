@@ -7,6 +7,7 @@ import static org.bytedeco.cuda.global.cudart.cudaEventSynchronize;
 
 import io.basq4j.tensor.Backends;
 import io.basq4j.tensor.CudaBackend;
+import io.basq4j.tensor.CudaMath;
 import io.basq4j.tensor.DType;
 import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Shape;
@@ -215,7 +216,7 @@ public final class QuantBench {
                     Integer.parseInt(args[4])}
                 : new int[] {256, 96, 56, 56};
         CudaBackend gpu = gpu();
-        gpu.setTf32(false);
+        CudaMath.setTf32(CudaMath.Tf32.OFF);
         QuantBench b = new QuantBench(gpu);
         b.run(d[0], d[1], d[2], d[3]);
         String table = b.table(d[0], d[1], d[2], d[3]);

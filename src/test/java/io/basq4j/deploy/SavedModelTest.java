@@ -165,4 +165,54 @@ class SavedModelTest {
         assertTrue(e.getMessage().contains("do not fit"), e.getMessage());
         assertTrue(e.getMessage().length() < 600, "one short line: " + e.getMessage().length());
     }
+
+    @Test
+    void classNamesAndPreprocessingTravelWithTheModelAndAreChecked() throws IOException {
+        ModelConfig cfg = ModelConfig.defaults().withWidth(0.25).withResolution(32).withInChannels(1).withClasses(3);
+        io.basq4j.data.Preprocessing grey = new io.basq4j.data.Preprocessing(1, 28, 28, 2, new float[] {0.3f},
+                new float[] {0.4f});
+        Path file = dir.resolve("named.safetensors");
+        try (Supernet sup = Models.create("mobilenetv2", cfg)) {
+            int[] sel = new int[sup.searchedUnits()];
+            SavedModel.write(file, sup, sel, java.util.List.of("cat", "dog", "bird"), grey, Map.of("fold", "2"));
+            // class names of the wrong count, preprocessing of the wrong channels or size: refused when writing
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SavedModel.write(
+                    dir.resolve("x.safetensors"), sup, sel, java.util.List.of("a", "b"), null, Map.of()));
+            assertTrue(e.getMessage().contains("2 class names for a model of 3 classes"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> SavedModel.write(dir.resolve("x.safetensors"), sup,
+                    sel, null, new io.basq4j.data.Preprocessing(3, 32, 32, 0, new float[3], new float[] {1, 1, 1}),
+                    Map.of()));
+            assertTrue(e.getMessage().contains("3x32x32 input but the model takes 1x32x32"), e.getMessage());
+            assertFalse(Files.exists(dir.resolve("x.safetensors")), "nothing written");
+        }
+        try (SavedModel m = SavedModel.load(file)) {
+            assertEquals(java.util.List.of("cat", "dog", "bird"), m.classNames());
+            assertEquals(grey, m.preprocessing());
+            assertEquals("2", m.metadata(SavedModel.FOLD));
+        }
+        // metadata added later keeps the tensors; reserved keys cannot be changed that way
+        SavedModel.updateMetadata(file, Map.of(SavedModel.ACCURACIES, "{\"test_acc\":12.5}"));
+        Map<String, TensorData> before = SafeTensors.read(file).tensors();
+        try (SavedModel m = SavedModel.load(file)) {
+            assertEquals("{\"test_acc\":12.5}", m.metadata(SavedModel.ACCURACIES));
+            assertEquals("2", m.metadata(SavedModel.FOLD));
+        }
+        assertEquals(before.keySet(), SafeTensors.read(file).tensors().keySet());
+        assertThrows(IllegalArgumentException.class, () -> SavedModel.updateMetadata(file,
+                Map.of(SavedModel.CLASSES, "7")));
+        // a file whose recorded names or rule contradict the model is refused on loading
+        SafeTensors.File f = SafeTensors.read(file);
+        for (String[] bad : new String[][] {{SavedModel.CLASS_NAMES, "[\"a\", \"b\"]"},
+            {SavedModel.CLASS_NAMES, "{}"},
+            {SavedModel.PREPROCESSING, "{\"color\":\"rgb\",\"resize\":32,\"crop\":32,\"pad\":0,"
+                    + "\"mean\":[0,0,0],\"std\":[1,1,1]}"},
+            {SavedModel.PREPROCESSING, "grey please"}}) {
+            Map<String, String> meta = new java.util.LinkedHashMap<>(f.metadata());
+            meta.put(bad[0], bad[1]);
+            Path b = dir.resolve("bad-" + bad[0] + ".safetensors");
+            SafeTensors.write(b, f.tensors(), meta);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SavedModel.load(b));
+            assertTrue(e.getMessage().startsWith(b.toString()) && e.getMessage().contains(bad[0]), e.getMessage());
+        }
+    }
 }

@@ -20,14 +20,16 @@ class BranchUnitTest {
     /** Owns the modules of one branch unit, as a block does. */
     static final class Holder extends Module {
         final BranchUnit unit;
+        final ModuleList<Sequential> bq;
         final QConv2d conv;
+        final ModuleList<Sequential> br;
         final ModuleList<BatchNorm2d> last;
 
         Holder(int cin, int cout, int stride, int groups, int branches) {
             Init init = Init.cpu(1);
-            ModuleList<Sequential> bq = register("branch_bn_q_1", BranchUnit.bnQuant(init, cin, 2, branches));
+            bq = register("branch_bn_q_1", BranchUnit.bnQuant(init, cin, 2, branches));
             conv = register("conv1", new QConv2d(init, cin, cout, 3, stride, 1, groups, 2));
-            ModuleList<Sequential> br = register("branch_bn_1", BranchUnit.bnRelu(init, cout, branches));
+            br = register("branch_bn_1", BranchUnit.bnRelu(init, cout, branches));
             last = register("bn1_last", BranchUnit.last(init, cout, branches));
             unit = new BranchUnit(bq, conv, br, last);
         }
@@ -42,8 +44,12 @@ class BranchUnitTest {
         return a;
     }
 
-    /** F(cin -> cout) then s x s pooling (zero-padded windows when the size is odd), in plain Java. */
+    /**
+     * F(cin -> cout) then s x s pooling, in plain Java: for h = w = 3 at stride 2 the reference's
+     * floor pooling broadcast to 2 x 2 (SPEC 2), for other odd sizes zero-padded windows.
+     */
     static float[] expectedSkip(float[] x, int n, int cin, int h, int w, int cout, int s) {
+        boolean broadcast = s == 2 && h == 3 && w == 3;
         int ho = s == 1 ? h : (h + s - 1) / s;
         int wo = s == 1 ? w : (w + s - 1) / s;
         float[] ch = new float[n * cout * h * w];
@@ -67,8 +73,8 @@ class BranchUnitTest {
                         double sum = 0;
                         for (int di = 0; di < s; di++) {
                             for (int dj = 0; dj < s; dj++) {
-                                int hi = i * s + di;
-                                int wj = j * s + dj;
+                                int hi = (broadcast ? 0 : i * s) + di;
+                                int wj = (broadcast ? 0 : j * s) + dj;
                                 if (hi < h && wj < w) {
                                     sum += ch[((b * cout + k) * h + hi) * w + wj];
                                 }
@@ -133,6 +139,10 @@ class BranchUnitTest {
         checkSkip(4, 8, 2, 6);
         checkSkip(8, 4, 2, 4);
         checkSkip(3, 3, 2, 5); // odd: windows at 0, 2, 4, the last one half outside (zero)
+        checkSkip(3, 3, 2, 7);
+        checkSkip(4, 4, 2, 3); // h = 3: the reference's top-left mean on every output position
+        checkSkip(4, 8, 2, 3);
+        checkSkip(8, 4, 2, 3);
         checkSkip(2, 6, 2, 1);
     }
 

@@ -145,4 +145,81 @@ class ResNetSupernetTest {
             forwardBackward(m, 4, 28, false);
         }
     }
+
+    /**
+     * Values, not only shapes: with randomized state, feature f of ResNet-20 (its two branch units
+     * and the identity residual where stride is 1 and in == out) against {@link UnitReference64},
+     * from the previous feature's output, in training and evaluation mode.
+     */
+    @Test
+    void basicBlocksMatchAFloat64ComputationOfTheirUnits() {
+        ModelConfig cfg = ModelConfig.defaults().withWidth(1.0).withResolution(8).withClasses(10).withBits(2)
+                .withSeed(6);
+        for (boolean training : new boolean[] {true, false}) {
+            try (Supernet m = Models.create("resnet20", cfg); Scope s = Scope.open()) {
+                Random r = new Random(21);
+                for (Map.Entry<String, Tensor> e : m.stateTensors().entrySet()) {
+                    String k = e.getKey();
+                    Tensor t = e.getValue();
+                    float[] v = new float[(int) t.numel()];
+                    for (int i = 0; i < v.length; i++) {
+                        double g = r.nextGaussian();
+                        double u = r.nextDouble();
+                        v[i] = (float) (k.endsWith(".weights") ? 0.3 * g : k.endsWith("upper_bound") ? 1.5 + 2 * u
+                                : k.endsWith("running_var") ? 0.5 + u : k.endsWith("running_mean") ? 0.1 * g
+                                : k.endsWith(".weight") ? 1 + 0.2 * g : k.endsWith(".bias") ? 0.2 * g : Double.NaN);
+                    }
+                    if (!Float.isNaN(v[0])) {
+                        t.copyFrom(v);
+                    }
+                }
+                int[] sel = new int[m.searchedUnits()];
+                for (int i = 0; i < sel.length; i++) {
+                    sel[i] = r.nextInt(m.branches());
+                }
+                m.train(training);
+                Map<Integer, float[]> out = new java.util.HashMap<>();
+                try (io.basq4j.autograd.GradMode off = io.basq4j.autograd.GradMode.off()) {
+                    m.forward(Init.cpu(5).uniform(2.0, 2, 3, 8, 8), sel, (i, t) -> out.put(i, t.toFloatArray()));
+                }
+                Map<String, Tensor> st = m.stateTensors();
+                // feature 2: 16 -> 16, stride 1, residual; feature 4: 16 -> 32, stride 2 (tiling skip, pooled)
+                for (int[] f : new int[][] {{2, 16, 16, 1, 8}, {4, 16, 32, 2, 8}}) {
+                    int feature = f[0];
+                    UnitReference64 ref = new UnitReference64(2);
+                    double[] x = io.basq4j.testutil.Ref64.toDouble(out.get(feature - 1));
+                    double[] h = x;
+                    int cin = f[1];
+                    int size = f[4];
+                    for (int k = 1; k <= 2; k++) {
+                        int stride = k == 1 ? f[3] : 1;
+                        int j = sel[2 * (feature - 1) + k - 1];
+                        String p = "feature." + feature + ".";
+                        h = ref.unit(h, cin, size, f[2], 1, stride, 2, bn(st, p + "branch_bn_q_" + k + "." + j + ".0."),
+                                st.get(p + "branch_bn_q_" + k + "." + j + ".1.upper_bound").toFloatArray()[0],
+                                io.basq4j.testutil.Ref64.toDouble(st.get(p + "conv" + k + ".weights").toFloatArray()),
+                                bn(st, p + "branch_bn_" + k + "." + j + ".0."), bn(st, p + "bn" + k + "_last." + j + "."),
+                                training);
+                        cin = f[2];
+                        size = stride == 1 ? size : (size + 1) / 2;
+                    }
+                    if (f[3] == 1 && f[1] == f[2]) {
+                        h = io.basq4j.testutil.Ref64.add(h, x);
+                    }
+                    assertTrue(ref.margin > 1e-5, "no quantizer input at a rounding boundary: " + ref.margin);
+                    io.basq4j.kernels.KernelTestSupport.assertClose("feature " + feature + (training ? " training"
+                            : " eval"), h, out.get(feature), 2e-5);
+                }
+            }
+        }
+    }
+
+    private static UnitReference64.Bn bn(Map<String, Tensor> st, String prefix) {
+        return new UnitReference64.Bn(d(st.get(prefix + "weight")), d(st.get(prefix + "bias")),
+                d(st.get(prefix + "running_mean")), d(st.get(prefix + "running_var")));
+    }
+
+    private static double[] d(Tensor t) {
+        return io.basq4j.testutil.Ref64.toDouble(t.toFloatArray());
+    }
 }

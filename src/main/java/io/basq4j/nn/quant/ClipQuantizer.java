@@ -50,6 +50,32 @@ public final class ClipQuantizer extends Module implements Layer {
         return branch;
     }
 
+    /** The current step d of {@link #step(float, float)}. */
+    public float step() {
+        return step(upperBound.tensor().item(), bin.tensor().item());
+    }
+
+    /**
+     * The quantization step d for bound {@code u} and bin {@code b} (SPEC 1.1), in the kernels'
+     * float arithmetic ({@code basq_clip_step} of quant_math.h): {@code u * (1 - b)}, with
+     * {@code 1 - b} snapped to the float nearest {@code 1/n} when it is within 1e-5 of it for an
+     * integer n; {@code u} when {@code 1 - b >= 1}, {@code u / 255} when {@code 1 - b <= 1/255}.
+     */
+    public static float step(float u, float b) {
+        float a = 1.0f - b;
+        if (a >= 1.0f) {
+            return u;
+        }
+        if (a <= 1.0f / 255.0f) {
+            return u / 255.0f;
+        }
+        float levels = (float) Math.rint(1.0f / a);
+        if (Math.abs(levels * a - 1.0f) < 1e-5f) {
+            a = 1.0f / levels;
+        }
+        return u * a;
+    }
+
     @Override
     public Tensor forward(Tensor x) {
         return F.clipQuant(x, upperBound.tensor(), bin.tensor());

@@ -70,6 +70,10 @@ public final class QConv2d extends Module implements Layer {
         return groups;
     }
 
+    public int pad() {
+        return pad;
+    }
+
     /** Output size of a spatial size {@code h}. */
     public int outSize(int h) {
         return (h + 2 * pad - kernel) / stride + 1;
