@@ -81,6 +81,11 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or auto")
     String device;
 
+    @Option(names = "--infer", description = "measure the inference engine instead (batch --batch and batch 1, "
+            + "against the evaluation path and a float32 MobileNet-v2); ends with infer_img_per_s=<x> and "
+            + "infer_latency_ms_b1=<y>")
+    boolean infer;
+
     @Override
     public Integer call() {
         Device dev;
@@ -94,6 +99,9 @@ public final class BenchCommand implements Callable<Integer> {
         }
         Threads.apply(threads, System.err);
         F.setFusion(fused);
+        if (infer) { // bench --infer: the deployed network's engine (InferBench)
+            return InferBench.run(arch, mc, batch, steps, warmup, profile);
+        }
         OpProfile prof = profile && dev == Device.CPU ? Backends.profileCpu() : null;
         Random r = new Random(1);
         float[] img = new float[batch * inChannels * resolution * resolution];

@@ -35,7 +35,17 @@ public final class ModelCommands {
     static String describe(Classifier c) {
         ModelConfig m = c.model().config();
         return c.model().arch() + " w" + m.widthMultiplier() + ", " + m.bits() + "-bit, " + m.inChannels() + "x"
-                + m.resolution() + "x" + m.resolution() + " input, " + m.classes() + " classes";
+                + m.resolution() + "x" + m.resolution() + " input, " + m.classes() + " classes; run by "
+                + c.engineName();
+    }
+
+    /** The --engine value. */
+    static Classifier.Engine engine(String name) {
+        return switch (name) {
+            case "auto" -> Classifier.Engine.AUTO;
+            case "layers" -> Classifier.Engine.LAYERS;
+            default -> throw new UserError("unknown --engine '" + name + "' (valid: auto, layers)", 2);
+        };
     }
 
     @Command(name = "evaluate", mixinStandardHelpOptions = true,
@@ -66,6 +76,17 @@ public final class ModelCommands {
         @Option(names = "--out", paramLabel = "DIR", description = "where to write (default: the model's directory)")
         Path out;
 
+        @Option(names = "--threads", paramLabel = "N",
+                description = "kernel threads (0 or absent: all cores)")
+        Integer threads;
+
+        @Option(names = "--engine", paramLabel = "NAME", defaultValue = "auto",
+                description = "auto: the packed low-bit inference engine (CPU, quantized weights), else the "
+                        + "training layers; layers: always the training layers in evaluation mode (default: "
+                        + "${DEFAULT-VALUE})")
+        String engine;
+
+
         @Override
         public Integer call() throws Exception {
             return PipelineCommands.guarded(() -> {
@@ -81,7 +102,9 @@ public final class ModelCommands {
                 if (Files.exists(dir) && !Files.isDirectory(dir)) {
                     throw new UserError("--out " + dir + " is a file, not a directory");
                 }
-                try (Classifier c = Classifier.load(model)) {
+                Classifier.Engine kind = engine(engine);
+                Threads.apply(threads, System.err);
+                try (Classifier c = Classifier.load(model, io.basq4j.tensor.Device.CPU, kind)) {
                     Dataset d = EvaluationData.open(c.model(), dataset, data, limit);
                     System.out.println("model     " + model + " (" + describe(c) + ")");
                     System.out.println("data      " + d.describe());
@@ -127,12 +150,25 @@ public final class ModelCommands {
         @Option(names = "--json", description = "print one JSON array instead of lines")
         boolean json;
 
+        @Option(names = "--threads", paramLabel = "N",
+                description = "kernel threads (0 or absent: all cores)")
+        Integer threads;
+
+        @Option(names = "--engine", paramLabel = "NAME", defaultValue = "auto",
+                description = "auto: the packed low-bit inference engine (CPU, quantized weights), else the "
+                        + "training layers; layers: always the training layers in evaluation mode (default: "
+                        + "${DEFAULT-VALUE})")
+        String engine;
+
+
         private static final int BATCH = 32;
 
         @Override
         public Integer call() throws Exception {
             return PipelineCommands.guarded(() -> {
-                try (Classifier c = Classifier.load(model)) {
+                Classifier.Engine kind = engine(engine);
+                Threads.apply(threads, System.err);
+                try (Classifier c = Classifier.load(model, io.basq4j.tensor.Device.CPU, kind)) {
                     checkRange("--top", top, 1, c.classes());
                     if (c.preprocessing() == null) {
                         throw new UserError(model + " takes " + c.model().config().inChannels() + "-channel input "

@@ -59,9 +59,46 @@ public final class Classifier implements AutoCloseable {
         }
     }
 
-    /** The engine that runs a loaded model's network: the one place where another executor is plugged in. */
+    /** Which engine runs the network. */
+    public enum Engine {
+        /** The packed low-bit inference engine where it runs the model (CPU, quantized weights), else LAYERS. */
+        AUTO,
+        /** basq4j's training layers in evaluation mode ({@link SupernetExecutor}), bit for bit the search's numbers. */
+        LAYERS
+    }
+
+    /**
+     * The engine that runs a loaded model's network: the one place where another executor is plugged
+     * in. A CPU model with quantized weights (every finetuned network) runs on the packed
+     * {@link io.basq4j.deploy.infer.InferenceEngine}; anything else on the training layers.
+     */
     public static NetworkExecutor executorFor(SavedModel model) {
+        return executorFor(model, Engine.AUTO);
+    }
+
+    /** As {@link #executorFor(SavedModel)}, with the engine chosen. */
+    public static NetworkExecutor executorFor(SavedModel model, Engine engine) {
+        if (engine == Engine.AUTO && io.basq4j.deploy.infer.EngineExecutor.supports(model)) {
+            return new io.basq4j.deploy.infer.EngineExecutor(model);
+        }
         return new SupernetExecutor(model);
+    }
+
+    /** Loads a saved model onto {@code device}, run by {@code engine}. */
+    public static Classifier load(Path file, Device device, Engine engine) {
+        SavedModel m = SavedModel.load(file, device);
+        try {
+            return new Classifier(m, executorFor(m, engine));
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    /** What runs the network: "the packed inference engine" or "the training layers". */
+    public String engineName() {
+        return executor instanceof SupernetExecutor ? "the training layers (evaluation mode)"
+                : "the packed inference engine";
     }
 
     public SavedModel model() {

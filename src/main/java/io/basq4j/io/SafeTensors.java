@@ -26,7 +26,7 @@ import java.util.Map;
  * Reads and writes the safetensors format: an 8-byte little-endian header length {@code N},
  * {@code N} bytes of UTF-8 JSON {@code {name: {"dtype", "shape", "data_offsets": [begin, end]},
  * "__metadata__": {string: string}}}, then the raw little-endian data; offsets are relative to
- * the start of the data section. Supported dtypes: {@code F32}, {@code I64}.
+ * the start of the data section. Supported dtypes: {@code F32}, {@code I64}, {@code U8}, {@code I16}.
  */
 public final class SafeTensors {
 
@@ -165,6 +165,14 @@ public final class SafeTensors {
                 float[] a = new float[numel];
                 slice.slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(a);
                 return TensorData.ofFloat(shape, a);
+            } else if (dtype == TensorData.DType.U8) {
+                byte[] a = new byte[numel];
+                slice.slice().get(a);
+                return TensorData.ofBytes(shape, a);
+            } else if (dtype == TensorData.DType.I16) {
+                short[] a = new short[numel];
+                slice.slice().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer().get(a);
+                return TensorData.ofShorts(shape, a);
             }
             long[] a = new long[numel];
             slice.slice().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(a);
@@ -253,9 +261,15 @@ public final class SafeTensors {
             case "I64":
                 dtype = TensorData.DType.I64;
                 break;
+            case "U8":
+                dtype = TensorData.DType.U8;
+                break;
+            case "I16":
+                dtype = TensorData.DType.I16;
+                break;
             default:
                 throw new CheckpointFormatException(path, where + "unsupported dtype '" + brief(dt.textValue())
-                        + "' (supported: F32, I64)");
+                        + "' (supported: F32, I64, U8, I16)");
         }
         JsonNode sh = node.get("shape");
         if (sh == null || !sh.isArray() || sh.size() > 64) {
@@ -397,6 +411,12 @@ public final class SafeTensors {
                 if (t.dtype() == TensorData.DType.F32) {
                     buf.asFloatBuffer().put(t.f32(), start, len);
                     buf.limit(len * 4);
+                } else if (t.dtype() == TensorData.DType.U8) {
+                    buf.put(t.u8(), start, len);
+                    buf.flip();
+                } else if (t.dtype() == TensorData.DType.I16) {
+                    buf.asShortBuffer().put(t.i16(), start, len);
+                    buf.limit(len * 2);
                 } else {
                     buf.asLongBuffer().put(t.i64(), start, len);
                     buf.limit(len * 8);

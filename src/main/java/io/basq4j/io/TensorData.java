@@ -17,7 +17,11 @@ public final class TensorData {
         /** 32-bit IEEE float. */
         F32(4),
         /** 64-bit signed integer. */
-        I64(8);
+        I64(8),
+        /** 8-bit unsigned integer (raw bytes, e.g. bit-packed codes). */
+        U8(1),
+        /** 16-bit signed integer. */
+        I16(2);
 
         private final int byteSize;
 
@@ -35,12 +39,20 @@ public final class TensorData {
     private final int[] shape;
     private final float[] f32;
     private final long[] i64;
+    private final byte[] u8;
+    private final short[] i16;
 
     private TensorData(DType dtype, int[] shape, float[] f32, long[] i64) {
+        this(dtype, shape, f32, i64, null, null);
+    }
+
+    private TensorData(DType dtype, int[] shape, float[] f32, long[] i64, byte[] u8, short[] i16) {
         this.dtype = dtype;
         this.shape = shape;
         this.f32 = f32;
         this.i64 = i64;
+        this.u8 = u8;
+        this.i16 = i16;
     }
 
     /** A float32 tensor; {@code data.length} must equal the product of {@code shape}. */
@@ -59,6 +71,24 @@ public final class TensorData {
         }
         int[] s = checkedShape(shape, data.length);
         return new TensorData(DType.I64, s, null, data);
+    }
+
+    /** A uint8 tensor (bytes as stored; Java's signed bytes hold them unchanged). */
+    public static TensorData ofBytes(int[] shape, byte[] data) {
+        if (data == null) {
+            throw new IllegalArgumentException("data is null");
+        }
+        int[] s = checkedShape(shape, data.length);
+        return new TensorData(DType.U8, s, null, null, data, null);
+    }
+
+    /** An int16 tensor. */
+    public static TensorData ofShorts(int[] shape, short[] data) {
+        if (data == null) {
+            throw new IllegalArgumentException("data is null");
+        }
+        int[] s = checkedShape(shape, data.length);
+        return new TensorData(DType.I16, s, null, null, null, data);
     }
 
     /** Number of elements implied by {@code shape} (1 for {@code []}); throws if a dim is negative. */
@@ -111,7 +141,12 @@ public final class TensorData {
 
     /** Number of elements. */
     public int numel() {
-        return dtype == DType.F32 ? f32.length : i64.length;
+        return switch (dtype) {
+            case F32 -> f32.length;
+            case I64 -> i64.length;
+            case U8 -> u8.length;
+            case I16 -> i16.length;
+        };
     }
 
     /** The backing float array (not a copy); throws if the dtype is not F32. */
@@ -130,9 +165,30 @@ public final class TensorData {
         return i64;
     }
 
+    /** The backing byte array (not a copy); throws if the dtype is not U8. */
+    public byte[] u8() {
+        if (dtype != DType.U8) {
+            throw new IllegalStateException("tensor is " + dtype + " " + shapeString() + ", not U8");
+        }
+        return u8;
+    }
+
+    /** The backing short array (not a copy); throws if the dtype is not I16. */
+    public short[] i16() {
+        if (dtype != DType.I16) {
+            throw new IllegalStateException("tensor is " + dtype + " " + shapeString() + ", not I16");
+        }
+        return i16;
+    }
+
     /** The same data viewed with another shape of equal element count (e.g. {@code []} to {@code [1]}). */
     public TensorData withShape(int[] newShape) {
-        return dtype == DType.F32 ? ofFloat(newShape, f32) : ofLong(newShape, i64);
+        return switch (dtype) {
+            case F32 -> ofFloat(newShape, f32);
+            case I64 -> ofLong(newShape, i64);
+            case U8 -> ofBytes(newShape, u8);
+            case I16 -> ofShorts(newShape, i16);
+        };
     }
 
     /** The shape as text, e.g. {@code [2, 3, 5, 5]} or {@code []}. */
@@ -151,13 +207,14 @@ public final class TensorData {
         }
         TensorData t = (TensorData) o;
         return dtype == t.dtype && Arrays.equals(shape, t.shape)
-                && (dtype == DType.F32 ? Arrays.equals(f32, t.f32) : Arrays.equals(i64, t.i64));
+                && Arrays.equals(f32, t.f32) && Arrays.equals(i64, t.i64) && Arrays.equals(u8, t.u8)
+                && Arrays.equals(i16, t.i16);
     }
 
     @Override
     public int hashCode() {
         int h = dtype.hashCode() * 31 + Arrays.hashCode(shape);
-        return h * 31 + (dtype == DType.F32 ? Arrays.hashCode(f32) : Arrays.hashCode(i64));
+        return h * 31 + Arrays.hashCode(f32) + Arrays.hashCode(i64) + Arrays.hashCode(u8) + Arrays.hashCode(i16);
     }
 
     @Override

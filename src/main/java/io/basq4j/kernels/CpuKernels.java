@@ -5,6 +5,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Const;
 import org.bytedeco.javacpp.annotation.Platform;
@@ -23,7 +24,7 @@ import org.bytedeco.javacpp.annotation.Properties;
 @Properties(value = @Platform(
         include = {"basq4j/common.h", "basq4j/quant.h", "basq4j/conv.h", "basq4j/norm.h",
                 "basq4j/elementwise.h", "basq4j/pool.h", "basq4j/loss.h", "basq4j/optim.h",
-                "basq4j/runtime.h", "basq4j/fused.h"},
+                "basq4j/runtime.h", "basq4j/fused.h", "basq4j/infer.h"},
         preload = "gomp@.1",
         link = "basq4j_cpu"))
 public final class CpuKernels {
@@ -221,4 +222,59 @@ public final class CpuKernels {
     public static native @Cast("const char*") BytePointer basq_blas_config();
 
     public static native @Cast("const char*") BytePointer basq_version();
+
+    // ---- infer.h (inference of a deployed network: NHWC units with integer weight codes)
+    public static native int basq_infer_isa();
+
+    public static native int basq_infer_set_isa(int level);
+
+    public static native long basq_infer_packed_bytes_pw(int cin, int cout);
+
+    public static native int basq_infer_pack_pw(@Cast("const int8_t*") BytePointer codes, int cin, int cout,
+            Pointer packed);
+
+    public static native long basq_infer_packed_bytes_dw(int c);
+
+    public static native int basq_infer_pack_dw(@Cast("const int8_t*") BytePointer codes, int c, Pointer packed);
+
+    public static native long basq_infer_packed_bytes_conv(int cin, int cout);
+
+    public static native int basq_infer_pack_conv(@Cast("const int8_t*") BytePointer codes, int cin, int cout,
+            Pointer packed);
+
+    public static native long basq_infer_packed_bytes_stem(int cin, int cout, int k);
+
+    public static native int basq_infer_pack_stem(@Const FloatPointer w, int cin, int cout, int k, Pointer packed);
+
+    public static native long basq_infer_stem_workspace(int n, int cin, int h, int w, int cout, int k, int stride,
+            int pad, int threads);
+
+    public static native int basq_infer_stem(@Const FloatPointer x, int n, int cin, int h, int w,
+            @Const Pointer packed, int cout, int k, int stride, int pad, @Const FloatPointer bn, FloatPointer y,
+            Pointer ws, long wsBytes);
+
+    public static native int basq_infer_maxpool(@Const FloatPointer x, int n, int h, int w, int c, int k, int s,
+            int p, FloatPointer y);
+
+    public static native long basq_infer_pw_workspace(int m, int cin, int cout, int threads);
+
+    public static native int basq_infer_pw_unit(@Const FloatPointer x, int m, int cin, int cout,
+            @Const FloatPointer pro, int qa, @Const Pointer packed, @Const FloatPointer epi, @Const FloatPointer res,
+            FloatPointer y, Pointer ws, long wsBytes);
+
+    public static native long basq_infer_dw_workspace(int n, int h, int w, int c, int stride, int threads);
+
+    public static native int basq_infer_dw_unit(@Const FloatPointer x, int n, int h, int w, int c, int stride,
+            @Const FloatPointer pro, float top, int bits, @Const Pointer packed, @Const FloatPointer epi,
+            @Const FloatPointer res, FloatPointer y, Pointer ws, long wsBytes);
+
+    public static native long basq_infer_conv_workspace(int n, int h, int w, int cin, int cout, int stride,
+            int threads);
+
+    public static native int basq_infer_conv_unit(@Const FloatPointer x, int n, int h, int w, int cin, int cout,
+            int stride, @Const FloatPointer pro, float top, @Const Pointer packed, @Const FloatPointer epi,
+            @Const FloatPointer res, FloatPointer y, Pointer ws, long wsBytes);
+
+    public static native int basq_infer_head(@Const FloatPointer x, int n, long hw, int c, @Const FloatPointer w,
+            @Const FloatPointer b, int classes, FloatPointer logits, FloatPointer ws);
 }

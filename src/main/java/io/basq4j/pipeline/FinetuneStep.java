@@ -155,7 +155,8 @@ public final class FinetuneStep {
             for (int f = 0; f < out.size(); f++) {
                 Path file = foldFile(runDir, f);
                 double acc;
-                try (SavedModel m = SavedModel.load(file, c.device())) {
+                // through the engine that evaluate and predict use (io.basq4j.deploy.Classifier)
+                try (io.basq4j.deploy.Classifier m = io.basq4j.deploy.Classifier.load(file, c.device())) {
                     acc = ts.accuracy(m::logits, ts.all());
                 }
                 testAccs.add(acc);

@@ -70,7 +70,7 @@ class ExportCommandTest {
                 dir.resolve("m.tflite").toString());
         assertEquals(2, r[0]);
         String err = ((String) r[2]).trim();
-        assertEquals("error: unknown format 'tflite' (valid: onnx)", err);
+        assertEquals("error: unknown format 'tflite' (valid: onnx, basq-packed)", err);
         assertEquals(List.of("model.safetensors"), files());
     }
 

@@ -142,7 +142,7 @@ class SafeTensorsTest {
         assertCorrupt(raw("range.safetensors",
                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4), "out of range");
         assertCorrupt(raw("dtype.safetensors",
-                "{\"a\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4), "unsupported dtype 'F16'");
+                "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4), "unsupported dtype 'BF16'");
         assertCorrupt(raw("size.safetensors",
                 "{\"a\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8), "size mismatch");
         assertCorrupt(raw("shape.safetensors",
@@ -176,5 +176,29 @@ class SafeTensorsTest {
         SafeTensors.File g = SafeTensors.read(copy);
         assertEquals(f.tensors(), g.tensors());
         assertEquals(f.metadata(), g.metadata());
+    }
+
+    @Test
+    void bytesAndShortsRoundTripWithTheirLayout() throws IOException {
+        byte[] b = {0, 1, (byte) 0xA4, (byte) 0xFF, 7};
+        short[] h = {0x3C00, (short) 0xC000, 1, Short.MIN_VALUE};
+        Map<String, TensorData> m = new LinkedHashMap<>();
+        m.put("codes", TensorData.ofBytes(new int[] {5}, b));
+        m.put("half", TensorData.ofShorts(new int[] {2, 2}, h));
+        Path p = dir.resolve("u8i16.safetensors");
+        SafeTensors.write(p, m, Map.of());
+        SafeTensors.File f = SafeTensors.read(p);
+        assertEquals(m, f.tensors());
+        assertArrayEquals(b, f.get("codes").u8());
+        assertArrayEquals(h, f.get("half").i16());
+        // raw layout: bytes as they are, shorts little-endian
+        byte[] raw = Files.readAllBytes(p);
+        long headerLen = ByteBuffer.wrap(raw, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        int data = (int) (8 + headerLen);
+        String header = new String(raw, 8, (int) headerLen, StandardCharsets.UTF_8);
+        assertTrue(header.contains("\"dtype\":\"U8\"") && header.contains("\"dtype\":\"I16\""), header);
+        assertEquals((byte) 0xA4, raw[data + 2]);
+        assertEquals(0x00, raw[data + 5]);
+        assertEquals(0x3C, raw[data + 6]);
     }
 }

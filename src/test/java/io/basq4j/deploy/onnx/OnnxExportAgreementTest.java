@@ -67,14 +67,19 @@ class OnnxExportAgreementTest {
                 .withClasses(10).withBits(bits);
         Path saved = dir.resolve(arch + "-" + bits + ".safetensors");
         Path onnx = dir.resolve(arch + "-" + bits + ".onnx");
-        String classes = "[\"T-shirt/top\",\"Trouser\",\"Pullover\",\"Dress\",\"Coat\",\"Sandal\",\"Shirt\",\"Sneaker\","
-                + "\"Bag\",\"Ankle boot\"]";
-        String preprocessing = "{\"pad\":2,\"mean\":[0.286],\"std\":[0.353]}";
+        java.util.List<String> names = java.util.List.of("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot");
+        io.basq4j.data.Preprocessing pre = new io.basq4j.data.Preprocessing(1, 28, 28, 2, new float[] {0.286f},
+                new float[] {0.353f});
         int units = arch.equals("resnet20") ? 18 : 17;
         int[] sel = SupernetTraining.selection(11, 0, units, cfg.branches());
         try (Supernet net = QuickTraining.train(arch, cfg, sel, train, 60, 64, bits)) {
-            SavedModel.write(saved, net, sel, Map.of("class_names", classes, "preprocessing", preprocessing));
+            SavedModel.write(saved, net, sel, names, pre, Map.of());
         }
+        Map<String, String> savedMeta = io.basq4j.io.SafeTensors.readMetadata(saved);
+        String classes = savedMeta.get(SavedModel.CLASS_NAMES);
+        String preprocessing = savedMeta.get(SavedModel.PREPROCESSING);
+        assertTrue(classes.contains("Ankle boot") && preprocessing != null, savedMeta.toString());
         OnnxExporter.Summary s = OnnxExporter.export(saved, onnx);
         ModelProto model = ModelProto.parseFrom(Files.readAllBytes(onnx));
         Agreement a;
