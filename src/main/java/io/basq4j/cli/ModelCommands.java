@@ -5,6 +5,7 @@ import io.basq4j.data.RgbImage;
 import io.basq4j.deploy.Classifier;
 import io.basq4j.deploy.EvaluationData;
 import io.basq4j.deploy.ImageFiles;
+import io.basq4j.deploy.ImagePredictor;
 import io.basq4j.deploy.ModelEvaluation;
 import io.basq4j.io.JsonFiles;
 import io.basq4j.models.ModelConfig;
@@ -177,56 +178,26 @@ public final class ModelCommands {
                     }
                     List<ImageFiles.Entry> files = ImageFiles.collect(inputs);
                     List<Map<String, Object>> records = new ArrayList<>();
-                    int failed = 0;
-                    int per = c.preprocessing().inputSize();
-                    for (int start = 0; start < files.size(); start += BATCH) {
-                        List<ImageFiles.Entry> chunk = files.subList(start, Math.min(files.size(), start + BATCH));
-                        // each image is decoded and preprocessed at once, so that only the small inputs are kept
-                        float[] x = new float[chunk.size() * per];
-                        String[] errors = new String[chunk.size()];
-                        int n = 0;
-                        for (int i = 0; i < chunk.size(); i++) {
-                            ImageFiles.Entry e = chunk.get(i);
-                            errors[i] = e.error();
-                            if (errors[i] == null) {
-                                try {
-                                    System.arraycopy(c.preprocess(RgbImage.read(e.path())), 0, x, n * per, per);
-                                    n++;
-                                } catch (IOException ex) {
-                                    String why = String.valueOf(ex.getMessage());
-                                    errors[i] = why.contains(e.path().toString()) ? why
-                                            : "cannot read image " + e.path() + ": " + why;
-                                }
-                            }
-                        }
-                        float[] logits = n == 0 ? new float[0] : c.logits(java.util.Arrays.copyOf(x, n * per), n);
-                        int j = 0;
-                        for (int i = 0; i < chunk.size(); i++) {
-                            Path p = chunk.get(i).path();
-                            if (errors[i] != null) {
-                                failed++;
-                                System.err.println("error: " + errors[i]);
-                                if (json) {
-                                    records.add(Map.of("path", p.toString(), "error", errors[i]));
-                                }
-                                continue;
-                            }
-                            List<Classifier.Prediction> ps = c.topK(logits, j++ * c.classes(), top);
+                    int failed = ImagePredictor.run(c, files, top, BATCH, o -> {
+                        if (!o.ok()) {
+                            System.err.println("error: " + o.error());
                             if (json) {
-                                Map<String, Object> rec = new LinkedHashMap<>();
-                                rec.put("path", p.toString());
-                                rec.put("predictions", ps);
-                                records.add(rec);
-                            } else {
-                                StringBuilder sb = new StringBuilder(p.toString());
-                                for (Classifier.Prediction q : ps) {
-                                    sb.append("  ").append(q.label()).append("  ")
-                                            .append(String.format(Locale.ROOT, "%.4f", q.probability()));
-                                }
-                                System.out.println(sb);
+                                records.add(Map.of("path", o.path().toString(), "error", o.error()));
                             }
+                        } else if (json) {
+                            Map<String, Object> rec = new LinkedHashMap<>();
+                            rec.put("path", o.path().toString());
+                            rec.put("predictions", o.predictions());
+                            records.add(rec);
+                        } else {
+                            StringBuilder sb = new StringBuilder(o.path().toString());
+                            for (Classifier.Prediction q : o.predictions()) {
+                                sb.append("  ").append(q.label()).append("  ")
+                                        .append(String.format(Locale.ROOT, "%.4f", q.probability()));
+                            }
+                            System.out.println(sb);
                         }
-                    }
+                    });
                     if (json) {
                         System.out.println(JsonFiles.MAPPER.writeValueAsString(records));
                     }

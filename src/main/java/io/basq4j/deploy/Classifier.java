@@ -222,7 +222,8 @@ public final class Classifier implements AutoCloseable {
         }
     }
 
-    private Preprocessing requirePreprocessing() {
+    /** The model's image preprocessing; an IllegalArgumentException when it records none. */
+    public Preprocessing requirePreprocessing() {
         Preprocessing p = model.preprocessing();
         if (p == null) {
             throw new IllegalArgumentException(model.path() + " records no image preprocessing (a model of "
