@@ -78,14 +78,14 @@ class PredictMemoryTest {
         }
         long[] warm = new long[2];
         int[] seen = new int[1];
-        Set<Integer> top1 = new HashSet<>();
+        Set<Double> top1 = new HashSet<>();
         try (Classifier c = Classifier.load(model, Device.CPU, Classifier.Engine.AUTO)) {
             assertTrue(c.engineName().contains("packed"), c.engineName());
             int failed = ImagePredictor.run(c, entries, 3, 32, o -> {
                 assertTrue(o.ok(), o.error());
                 assertEquals(3, o.predictions().size());
                 assertTrue(Double.isFinite(o.predictions().get(0).probability()));
-                top1.add(o.predictions().get(0).index());
+                top1.add(o.predictions().get(0).probability());
                 if (++seen[0] == 2_000) {
                     warm[0] = rssBytes();
                     warm[1] = Pointer.totalBytes();
@@ -97,7 +97,7 @@ class PredictMemoryTest {
             assertEquals(warm[1], Pointer.totalBytes(), "native bytes allocated through JavaCPP after warm-up");
             assertTrue(rssEnd - warm[0] < RSS_GROWTH_BOUND, "resident set grew by " + (rssEnd - warm[0]) / 1024
                     + " KiB from image 2,000 to 10,000 (bound " + RSS_GROWTH_BOUND / 1024 + " KiB)");
-            assertTrue(top1.size() > 1, "the predictions follow the images: " + top1);
+            assertTrue(top1.size() > FILES / 2, "the predictions follow the images: " + top1.size() + " distinct");
         }
     }
 }
