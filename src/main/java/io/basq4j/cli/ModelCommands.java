@@ -19,6 +19,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -40,13 +41,28 @@ public final class ModelCommands {
                 + c.engineName();
     }
 
-    /** The --engine value. */
-    static Classifier.Engine engine(String name) {
-        return switch (name) {
-            case "auto" -> Classifier.Engine.AUTO;
-            case "layers" -> Classifier.Engine.LAYERS;
-            default -> throw new UserError("unknown --engine '" + name + "' (valid: auto, layers)", 2);
-        };
+    /** How evaluate and predict run the network: --engine and --threads. */
+    static final class EngineOptions {
+        @Option(names = "--threads", paramLabel = "N",
+                description = "kernel threads (0 or absent: all cores)")
+        Integer threads;
+
+        @Option(names = "--engine", paramLabel = "NAME", defaultValue = "auto",
+                description = "auto: the packed low-bit inference engine (CPU, quantized weights), else the "
+                        + "training layers; layers: always the training layers in evaluation mode (default: "
+                        + "${DEFAULT-VALUE})")
+        String engine;
+
+        /** Sets the threads and loads {@code model} onto the CPU with the chosen engine. */
+        Classifier load(Path model) {
+            Classifier.Engine kind = switch (engine) {
+                case "auto" -> Classifier.Engine.AUTO;
+                case "layers" -> Classifier.Engine.LAYERS;
+                default -> throw new UserError("unknown --engine '" + engine + "' (valid: auto, layers)", 2);
+            };
+            Threads.apply(threads, System.err);
+            return Classifier.load(model, io.basq4j.tensor.Device.CPU, kind);
+        }
     }
 
     @Command(name = "evaluate", mixinStandardHelpOptions = true,
@@ -77,15 +93,8 @@ public final class ModelCommands {
         @Option(names = "--out", paramLabel = "DIR", description = "where to write (default: the model's directory)")
         Path out;
 
-        @Option(names = "--threads", paramLabel = "N",
-                description = "kernel threads (0 or absent: all cores)")
-        Integer threads;
-
-        @Option(names = "--engine", paramLabel = "NAME", defaultValue = "auto",
-                description = "auto: the packed low-bit inference engine (CPU, quantized weights), else the "
-                        + "training layers; layers: always the training layers in evaluation mode (default: "
-                        + "${DEFAULT-VALUE})")
-        String engine;
+        @Mixin
+        EngineOptions run;
 
 
         @Override
@@ -103,9 +112,7 @@ public final class ModelCommands {
                 if (Files.exists(dir) && !Files.isDirectory(dir)) {
                     throw new UserError("--out " + dir + " is a file, not a directory");
                 }
-                Classifier.Engine kind = engine(engine);
-                Threads.apply(threads, System.err);
-                try (Classifier c = Classifier.load(model, io.basq4j.tensor.Device.CPU, kind)) {
+                try (Classifier c = run.load(model)) {
                     Dataset d = EvaluationData.open(c.model(), dataset, data, limit);
                     System.out.println("model     " + model + " (" + describe(c) + ")");
                     System.out.println("data      " + d.describe());
@@ -151,15 +158,8 @@ public final class ModelCommands {
         @Option(names = "--json", description = "print one JSON array instead of lines")
         boolean json;
 
-        @Option(names = "--threads", paramLabel = "N",
-                description = "kernel threads (0 or absent: all cores)")
-        Integer threads;
-
-        @Option(names = "--engine", paramLabel = "NAME", defaultValue = "auto",
-                description = "auto: the packed low-bit inference engine (CPU, quantized weights), else the "
-                        + "training layers; layers: always the training layers in evaluation mode (default: "
-                        + "${DEFAULT-VALUE})")
-        String engine;
+        @Mixin
+        EngineOptions run;
 
 
         private static final int BATCH = 32;
@@ -167,9 +167,7 @@ public final class ModelCommands {
         @Override
         public Integer call() throws Exception {
             return PipelineCommands.guarded(() -> {
-                Classifier.Engine kind = engine(engine);
-                Threads.apply(threads, System.err);
-                try (Classifier c = Classifier.load(model, io.basq4j.tensor.Device.CPU, kind)) {
+                try (Classifier c = run.load(model)) {
                     checkRange("--top", top, 1, c.classes());
                     if (c.preprocessing() == null) {
                         throw new UserError(model + " takes " + c.model().config().inChannels() + "-channel input "

@@ -473,22 +473,8 @@ public final class PackedNetwork {
         }
     }
 
-    /**
-     * The clip quantizer's step for bound u and bin b, as the kernels compute it (SPEC 1.1 and
-     * quant_math.h's basq_clip_step, with its snap to 1 / (n - 1)).
-     */
+    /** The clip quantizer's step for bound u and bin b, as the kernels compute it ({@link io.basq4j.nn.quant.ClipQuantizer#step}). */
     static float clipStep(float u, float bin) {
-        float a = 1.0f - bin;
-        if (a >= 1.0f) {
-            return u;
-        }
-        if (a <= 1.0f / 255.0f) {
-            return u / 255.0f;
-        }
-        float levels = (float) Math.rint(1.0f / a);
-        if (Math.abs(levels * a - 1.0f) < 1e-5f) {
-            a = 1.0f / levels;
-        }
-        return u * a;
+        return io.basq4j.nn.quant.ClipQuantizer.step(u, bin);
     }
 }
