@@ -89,7 +89,7 @@ public final class SettingRanges {
             // data
             ints("--train-limit", "trainLimit", 0, NO_MAX, "0: all"),
             ints("--test-limit", "valLimit", 0, NO_MAX, "0: all"),
-            ints("--val-split", "valSplit", 1, NO_MAX, "training examples held out for validation"),
+            ints("--val-split", "valSplit", 0, NO_MAX, "training examples held out for validation; at least 1 with --protocol holdout"),
             ints("--batch", "batch", 1, 65536, null),
             ints("--eval-batch", "evalBatch", 1, 65536, null),
             ints("--workers", "workers", 0, 1024, "0: decode on the calling thread"),
