@@ -221,6 +221,44 @@ class ImportSupernetTest {
     }
 
     /**
+     * import-supernet works under the run directory's lock (another command holding it is named),
+     * and --force removes the outputs of the run that was there (search, results, saved networks)
+     * before writing, keeping files of the user's.
+     */
+    @Test
+    void importTakesTheRunDirectoryAndForceClearsTheOldRun() throws Exception {
+        Path sn = Golden.file("mbv2_w0.5_a2w2_r32.pth");
+        Path run = tmp.resolve("taken");
+        ok(concat(new String[] {"import-supernet", sn.toString(), "--run", run.toString()}, DATA));
+        Path models = Files.createDirectories(run.resolve("models"));
+        List<Path> old = List.of(run.resolve("search.json"), run.resolve("results.json"), run.resolve("results.png"),
+                models.resolve("fold-0.safetensors"), models.resolve("model.safetensors"),
+                models.resolve("evaluation.json"));
+        for (Path p : old) {
+            Files.writeString(p, "from the earlier run");
+        }
+        Path mine = Files.writeString(models.resolve("notes.txt"), "the user's");
+        byte[] before = Files.readAllBytes(run.resolve("supernet.safetensors"));
+        try (io.basq4j.train.RunDirectory held = io.basq4j.train.RunDirectory.lock(run, "basq4j search --run x")) {
+            Run busy = cli(concat(new String[] {"import-supernet", sn.toString(), "--run", run.toString(), "--force"},
+                    DATA));
+            assertNotEquals(0, busy.rc());
+            assertTrue(busy.err().contains("is in use by") && busy.err().contains("basq4j search --run x"),
+                    busy.err());
+        }
+        for (Path p : old) {
+            assertTrue(Files.exists(p), "a refused import leaves " + p);
+        }
+        ok(concat(new String[] {"import-supernet", sn.toString(), "--run", run.toString(), "--force"}, DATA));
+        for (Path p : old) {
+            assertFalse(Files.exists(p), p + " of the earlier run is removed by --force");
+        }
+        assertTrue(Files.exists(mine), "files that no step writes stay");
+        assertTrue(java.util.Arrays.equals(before, Files.readAllBytes(run.resolve("supernet.safetensors"))),
+                "the same file imports to the same supernet");
+    }
+
+    /**
      * The README's "Reproducing the paper" commands on small stand-ins: the golden reference
      * checkpoint for the released supernet, the golden torchvision Bottleneck ResNet for ResNet-50,
      * a 10-class image folder for ImageNet; the imagenet-paper preset with its sizes scaled down.
