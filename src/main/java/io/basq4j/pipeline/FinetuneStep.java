@@ -158,6 +158,7 @@ public final class FinetuneStep {
                 // through the engine that evaluate and predict use (io.basq4j.deploy.Classifier)
                 try (io.basq4j.deploy.Classifier m = io.basq4j.deploy.Classifier.load(file, c.device())) {
                     acc = ts.accuracy(m::logits, ts.all());
+                    data.put("test_run_by", m.engineName());
                 }
                 testAccs.add(acc);
                 Finetuning.FoldResult r = out.get(f);

@@ -308,6 +308,7 @@ class PipelineEndToEndTest {
         JsonNode r = new ObjectMapper().readTree(runDir.resolve("results.json").toFile());
         assertEquals("holdout", r.get("protocol").asText());
         assertTrue(r.get("data").get("val").asText().startsWith("validation split [128 of the 400"), r.toString());
+        assertEquals("the packed inference engine", r.get("data").get("test_run_by").asText(), r.toString());
         int best = -1;
         for (JsonNode f : r.get("folds")) {
             for (String k : List.of("val_fold_acc", "val_full_acc", "val_full_acc_before_finetune",
