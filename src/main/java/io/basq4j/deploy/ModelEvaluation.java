@@ -170,7 +170,7 @@ public final class ModelEvaluation {
     }
 
     /** The first index of the largest value of a row (the prediction; consistent with {@link Accuracy}). */
-    static int argmax(float[] logits, int offset, int classes) {
+    public static int argmax(float[] logits, int offset, int classes) {
         int best = 0;
         for (int j = 1; j < classes; j++) {
             if (logits[offset + j] > logits[offset + best]) {

@@ -82,12 +82,6 @@ public final class EngineAgreement {
     }
 
     private static int argmax(float[] v, int off, int n) {
-        int best = 0;
-        for (int k = 1; k < n; k++) {
-            if (v[off + k] > v[off + best]) {
-                best = k;
-            }
-        }
-        return best;
+        return io.basq4j.deploy.ModelEvaluation.argmax(v, off, n);
     }
 }

@@ -72,13 +72,7 @@ record Agreement(int images, int agreeing, double worst, int worstImage, int wit
     }
 
     private static int argmax(float[] v, int off, int n) {
-        int best = 0;
-        for (int k = 1; k < n; k++) {
-            if (v[off + k] > v[off + best]) {
-                best = k;
-            }
-        }
-        return best;
+        return io.basq4j.deploy.ModelEvaluation.argmax(v, off, n);
     }
 
     @Override
