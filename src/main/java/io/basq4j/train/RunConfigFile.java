@@ -70,7 +70,12 @@ public final class RunConfigFile {
             String name = f.getName();
             JsonNode v = root.get(name);
             if (v == null) {
-                throw new IllegalArgumentException(source + ": setting '" + name + "' is missing");
+                // A setting that an older basq4j did not write: say what to add.
+                String add = name.equals("protocol") ? "\"protocol\": \"reference\" (how runs were made before the "
+                        + "holdout protocol)" : "\"" + name + "\": " + brief(template.get(name).toString())
+                        + " (the default)";
+                throw new IllegalArgumentException(source + ": setting '" + name + "' is missing (a run directory of "
+                        + "an older basq4j? add " + add + ", or start a new run)");
             }
             String expected = expectedKind(f, v, defaults);
             if (expected != null) {

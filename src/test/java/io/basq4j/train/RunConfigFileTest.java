@@ -69,8 +69,13 @@ class RunConfigFileTest {
     @Test
     void missingAndUnknownSettingsAreNamed() throws Exception {
         Path f = write("batch", null);
-        assertEquals(f + ": setting 'batch' is missing",
+        assertEquals(f + ": setting 'batch' is missing (a run directory of an older basq4j? add \"batch\": "
+                + new RunConfig().batch + " (the default), or start a new run)",
                 assertThrows(IllegalArgumentException.class, () -> RunConfigFile.read(f)).getMessage());
+        Path p = write("protocol", null);
+        assertEquals(p + ": setting 'protocol' is missing (a run directory of an older basq4j? add \"protocol\": "
+                + "\"reference\" (how runs were made before the holdout protocol), or start a new run)",
+                assertThrows(IllegalArgumentException.class, () -> RunConfigFile.read(p)).getMessage());
         Path g = write("batchSize", "64");
         assertEquals(g + ": unknown setting 'batchSize'",
                 assertThrows(IllegalArgumentException.class, () -> RunConfigFile.read(g)).getMessage());
