@@ -13,6 +13,7 @@ import io.basq4j.train.DataSources;
 import io.basq4j.train.Finetuning;
 import io.basq4j.train.RunConfig;
 import io.basq4j.train.RunLog;
+import io.basq4j.train.RunState;
 import io.basq4j.train.Teacher;
 import io.basq4j.train.Teachers;
 import java.io.IOException;
@@ -47,8 +48,8 @@ import java.util.stream.Stream;
  * </ol>
  */
 public final class FinetuneStep {
-    public static final String MODELS_DIR = "models";
-    public static final String MODEL_FILE = "model.safetensors";
+    public static final String MODELS_DIR = RunState.MODELS_DIR;
+    public static final String MODEL_FILE = RunState.MODEL_FILE;
 
     /**
      * What step 3 produced: per fold the finetuning result (accuracies on the validation data:
@@ -293,8 +294,7 @@ public final class FinetuneStep {
         }
         try (Stream<Path> s = Files.list(dir)) {
             for (Path p : s.toList()) {
-                String n = p.getFileName().toString();
-                if (n.equals(MODEL_FILE) || n.matches("fold-\\d+\\.safetensors")) {
+                if (RunState.isSavedNetwork(p.getFileName().toString())) {
                     Files.delete(p);
                 }
             }

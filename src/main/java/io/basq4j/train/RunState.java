@@ -174,13 +174,20 @@ public final class RunState {
     /** The folder of the saved networks of step 3 in a run directory. */
     public static final String MODELS_DIR = "models";
 
+    /** The saved network step 3 chooses among the folds, in {@link #MODELS_DIR}. */
+    public static final String MODEL_FILE = "model.safetensors";
+
+    /** Whether {@code name}, in {@link #MODELS_DIR}, is a network step 3 saves (the chosen one or a fold's). */
+    public static boolean isSavedNetwork(String name) {
+        return name.equals(MODEL_FILE) || name.matches("fold-\\d+\\.safetensors");
+    }
+
     /**
      * Whether {@code name}, in {@link #MODELS_DIR}, is a file that step 3 or {@code evaluate} writes
-     * (the saved networks, the evaluation of one).
+     * (the saved networks, the evaluation of one: {@code ModelEvaluation}'s JSON and chart files).
      */
     static boolean isModelOutput(String name) {
-        return name.equals("model.safetensors") || name.matches("fold-\\d+\\.safetensors")
-                || name.equals("evaluation.json") || name.equals("evaluation.png");
+        return isSavedNetwork(name) || name.equals("evaluation.json") || name.equals("evaluation.png");
     }
 
     /**
