@@ -48,15 +48,9 @@ public final class Classifier implements AutoCloseable {
         return load(file, Device.CPU);
     }
 
-    /** Loads a saved model onto {@code device}. */
+    /** Loads a saved model onto {@code device}, run by the engine {@link #executorFor(SavedModel)} picks. */
     public static Classifier load(Path file, Device device) {
-        SavedModel m = SavedModel.load(file, device);
-        try {
-            return new Classifier(m, executorFor(m));
-        } catch (RuntimeException e) {
-            m.close();
-            throw e;
-        }
+        return load(file, device, Engine.AUTO);
     }
 
     /** Which engine runs the network. */
@@ -95,10 +89,9 @@ public final class Classifier implements AutoCloseable {
         }
     }
 
-    /** What runs the network: "the packed inference engine" or "the training layers". */
+    /** What runs the network ({@link NetworkExecutor#description()}). */
     public String engineName() {
-        return executor instanceof SupernetExecutor ? "the training layers (evaluation mode)"
-                : "the packed inference engine";
+        return executor.description();
     }
 
     public SavedModel model() {

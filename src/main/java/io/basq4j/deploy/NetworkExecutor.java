@@ -13,6 +13,22 @@ public interface NetworkExecutor extends AutoCloseable {
      */
     float[] logits(float[] x, int n);
 
+    /** What runs the network, for people ("the packed inference engine"). */
+    String description();
+
+    /**
+     * Checks that {@code x} holds {@code n} inputs of {@code channels x size x size} floats.
+     *
+     * @throws IllegalArgumentException naming both counts
+     */
+    static void checkInput(float[] x, int n, int channels, int size) {
+        long per = (long) channels * size * size;
+        if (n < 1 || x.length != n * per) {
+            throw new IllegalArgumentException("expected " + n + " x " + channels + "x" + size + "x" + size + " = "
+                    + n * per + " floats, got " + x.length);
+        }
+    }
+
     /** Frees what the executor holds (not the model it was made from). */
     @Override
     void close();

@@ -23,16 +23,17 @@ public final class SupernetExecutor implements NetworkExecutor {
     public synchronized float[] logits(float[] x, int n) {
         ModelConfig c = model.config();
         int r = c.resolution();
-        long per = (long) c.inChannels() * r * r;
-        if (n < 1 || x.length != n * per) {
-            throw new IllegalArgumentException("expected " + n + " x " + c.inChannels() + "x" + r + "x" + r + " = "
-                    + n * per + " floats, got " + x.length);
-        }
+        NetworkExecutor.checkInput(x, n, c.inChannels(), r);
         Device dev = c.device();
         try (Scope s = Scope.open(); GradMode off = GradMode.off()) {
             Tensor in = Tensor.of(dev, x, n, c.inChannels(), r, r);
             return model.logits(in).toFloatArray();
         }
+    }
+
+    @Override
+    public String description() {
+        return "the training layers (evaluation mode)";
     }
 
     @Override

@@ -112,6 +112,11 @@ class ModelEvaluationTest {
             }
 
             @Override
+            public String description() {
+                return "a table of logits";
+            }
+
+            @Override
             public void close() {
             }
         };

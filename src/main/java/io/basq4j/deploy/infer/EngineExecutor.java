@@ -29,15 +29,15 @@ public final class EngineExecutor implements NetworkExecutor {
 
     @Override
     public float[] logits(float[] x, int n) {
-        int per = engine.imageFloats();
-        if (n < 1 || (long) n * per != x.length) {
-            throw new IllegalArgumentException("expected " + n + " x " + engine.inChannels() + "x"
-                    + engine.resolution() + "x" + engine.resolution() + " = " + (long) n * per + " floats, got "
-                    + x.length);
-        }
+        NetworkExecutor.checkInput(x, n, engine.inChannels(), engine.resolution());
         float[] out = new float[n * engine.classes()];
         engine.logits(x, n, out);
         return out;
+    }
+
+    @Override
+    public String description() {
+        return "the packed inference engine";
     }
 
     @Override
