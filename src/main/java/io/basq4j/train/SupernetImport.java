@@ -90,10 +90,7 @@ public final class SupernetImport {
      */
     public static Result run(Path file, RunConfig base, Given given, Path runDir, boolean force) {
         Path target = runDir.resolve(SupernetTraining.FINAL);
-        if (Files.exists(target) && !force) {
-            throw new IllegalArgumentException(runDir + " already holds " + SupernetTraining.FINAL
-                    + "; import into another --run directory, or pass --force to replace it");
-        }
+        refuseExisting(runDir, target, force); // early, before the file is read; again under the lock
         StateFiles.Loaded src = read(file);
         Map<String, TensorData> st = src.state();
         if (TorchvisionResNet.looksLike(st)) {
@@ -216,31 +213,31 @@ public final class SupernetImport {
             boolean force) {
         boolean created = !Files.exists(runDir);
         RunDirectory lock = RunDirectory.lock(runDir, "basq4j import-supernet --run " + runDir);
-        try {
-            if (Files.exists(target) && !force) {
-                throw new IllegalArgumentException(runDir + " already holds " + SupernetTraining.FINAL
-                        + "; import into another --run directory, or pass --force to replace it");
-            }
+        try (lock) { // released before a failed import's new directory is removed
+            refuseExisting(runDir, target, force);
             if (force) {
                 RunState.clear(runDir);
             }
             Checkpoint.save(target, model, null, meta);
             JsonFiles.writeAtomically(runDir.resolve("config.json"), c);
-        } catch (IllegalArgumentException e) {
-            lock.close();
+        } catch (RuntimeException e) {
             if (created) {
                 deleteTree(runDir);
             }
-            throw e;
-        } catch (RuntimeException e) {
-            lock.close();
-            if (created) {
-                deleteTree(runDir);
+            if (e instanceof IllegalArgumentException) {
+                throw e;
             }
             throw new UncheckedIOException("cannot write the run directory " + runDir + ": " + e.getMessage(),
                     new IOException(e));
         }
-        lock.close();
+    }
+
+    /** A supernet already in the run directory is replaced only with --force. */
+    private static void refuseExisting(Path runDir, Path target, boolean force) {
+        if (Files.exists(target) && !force) {
+            throw new IllegalArgumentException(runDir + " already holds " + SupernetTraining.FINAL
+                    + "; import into another --run directory, or pass --force to replace it");
+        }
     }
 
     private static void deleteTree(Path dir) {
