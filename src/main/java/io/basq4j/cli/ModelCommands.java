@@ -96,14 +96,9 @@ public final class ModelCommands {
         @Mixin
         EngineOptions run;
 
-
         @Override
         public Integer call() throws Exception {
             return PipelineCommands.guarded(() -> {
-                checkRange("--batch", batch, 1, 65536);
-                if (limit != null) {
-                    checkRange("--limit", limit, 0, Integer.MAX_VALUE);
-                }
                 if (dataset != null && !EvaluationData.KINDS.contains(dataset)) {
                     throw new UserError("unknown dataset '" + dataset + "' (valid: "
                             + String.join(", ", EvaluationData.KINDS) + ")", 2);
@@ -160,7 +155,6 @@ public final class ModelCommands {
 
         @Mixin
         EngineOptions run;
-
 
         private static final int BATCH = 32;
 

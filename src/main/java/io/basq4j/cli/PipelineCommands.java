@@ -184,7 +184,7 @@ public final class PipelineCommands {
                     Results.write(dir, c, tr.curve(), s, ft, t);
                     Results.chart(dir, tr.curve(), s, ft);
                     log.plain("");
-                    KFoldSearch.print(s, log, c.holdout() ? "val_" : "");
+                    KFoldSearch.print(s, log, c.holdout());
                     FinetuneStep.print(ft, log);
                     log.info("done in %s: %s, %s, %s", RunLog.duration(t.get("total")), dir.resolve(Results.JSON_FILE),
                             dir.resolve(Results.CHART_FILE), ft.modelFile());

@@ -306,7 +306,7 @@ public final class KFoldSearch {
             double secs = (System.nanoTime() - t0) / 1e9;
             Result res = new Result(foldAccs, fullAccs, archs, evaluated, secs);
             write(runDir.resolve(RESULT), res, c.holdout() ? "val" : "test");
-            print(res, log, c.holdout() ? "val_" : "");
+            print(res, log, c.holdout());
             return res;
         }
     }
@@ -317,9 +317,10 @@ public final class KFoldSearch {
 
     /**
      * Prints the fold_accs / full_accs / archs block, the accuracies named after the data they were
-     * measured on ({@code prefix} "val_" under the holdout protocol, as in results.json).
+     * measured on ("val_" under the holdout protocol, as in results.json).
      */
-    public static void print(Result r, RunLog log, String prefix) {
+    public static void print(Result r, RunLog log, boolean holdout) {
+        String prefix = holdout ? "val_" : "";
         log.plain(prefix + "fold_accs " + join(r.foldAccs()));
         log.plain(prefix + "full_accs " + join(r.fullAccs()));
         log.plain("archs " + r.archs().stream().map(java.util.Arrays::toString)
