@@ -97,7 +97,7 @@ class PredictMemoryTest {
             assertEquals(warm[1], Pointer.totalBytes(), "native bytes allocated through JavaCPP after warm-up");
             assertTrue(rssEnd - warm[0] < RSS_GROWTH_BOUND, "resident set grew by " + (rssEnd - warm[0]) / 1024
                     + " KiB from image 2,000 to 10,000 (bound " + RSS_GROWTH_BOUND / 1024 + " KiB)");
-            assertTrue(top1.size() > FILES / 2, "the predictions follow the images: " + top1.size() + " distinct");
+            assertTrue(top1.size() > FILES * 9 / 10, "the predictions follow the images (one per file): " + top1.size() + " distinct");
         }
     }
 }
