@@ -273,7 +273,7 @@ public final class SavedModel implements AutoCloseable {
                 net.loadStateDict(f.tensors());
             } catch (StateDictException e) {
                 throw new IllegalArgumentException(file + ": its tensors do not fit the " + arch
-                        + " its metadata describes (" + summary(e) + ")");
+                        + " its metadata describes (" + e.brief() + ")");
             }
             net.setWeightQuantization(weightQuant, false);
             net.eval();
@@ -294,28 +294,6 @@ public final class SavedModel implements AutoCloseable {
         }
         return new IllegalArgumentException(file + " is not a basq4j model (its metadata has no " + FORMAT_KEY + "="
                 + FORMAT + ")");
-    }
-
-    private static String summary(StateDictException e) {
-        StringBuilder sb = new StringBuilder();
-        appendFew(sb, "missing", e.missing());
-        appendFew(sb, "unexpected", e.unexpected());
-        appendFew(sb, "mis-shaped", e.misShaped());
-        return sb.toString();
-    }
-
-    private static void appendFew(StringBuilder sb, String what, List<String> items) {
-        if (items.isEmpty()) {
-            return;
-        }
-        if (sb.length() > 0) {
-            sb.append("; ");
-        }
-        sb.append(items.size()).append(' ').append(what).append(": ")
-                .append(String.join(", ", items.subList(0, Math.min(3, items.size()))));
-        if (items.size() > 3) {
-            sb.append(", ...");
-        }
     }
 
     private static int intMeta(Path file, Map<String, String> meta, String key, int min, int max) {

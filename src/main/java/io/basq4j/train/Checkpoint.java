@@ -13,7 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -121,39 +120,20 @@ public final class Checkpoint {
     /**
      * Loads the model state, with the file named in the error when it belongs to another model.
      * The error is one line of a few hundred characters: the counts of missing, unexpected and
-     * mis-shaped tensors with the first of each (the full lists stay in the cause).
+     * mis-shaped tensors with the first names of each ({@link StateDictException#brief}; the full
+     * lists stay in the cause).
      */
     public void restoreModel(Module m) {
         try {
             m.loadStateDict(model);
         } catch (StateDictException e) {
             throw new IllegalArgumentException("checkpoint " + path + " does not fit this model (written for "
-                    + meta.getOrDefault("model", "another model") + "): " + summary(e), e);
+                    + meta.getOrDefault("model", "another model") + "): " + e.brief(), e);
         } catch (RuntimeException e) {
             String msg = String.valueOf(e.getMessage());
             throw new IllegalArgumentException("checkpoint " + path + " does not fit this model (written for "
                     + meta.getOrDefault("model", "another model") + "): "
                     + (msg.length() <= 200 ? msg : msg.substring(0, 197) + "..."), e);
         }
-    }
-
-    private static String summary(StateDictException e) {
-        StringBuilder sb = new StringBuilder();
-        part(sb, "mis-shaped", e.misShaped());
-        part(sb, "missing", e.missing());
-        part(sb, "unexpected", e.unexpected());
-        return sb.toString();
-    }
-
-    private static void part(StringBuilder sb, String what, List<String> items) {
-        if (items.isEmpty()) {
-            return;
-        }
-        if (sb.length() > 0) {
-            sb.append("; ");
-        }
-        String first = items.get(0);
-        sb.append(items.size()).append(' ').append(what).append(" tensors (first: ")
-                .append(first.length() <= 120 ? first : first.substring(0, 117) + "...").append(')');
     }
 }
