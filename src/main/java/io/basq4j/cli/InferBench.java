@@ -1,7 +1,5 @@
 package io.basq4j.cli;
 
-import io.basq4j.autograd.Autograd;
-import io.basq4j.autograd.F;
 import io.basq4j.autograd.GradMode;
 import io.basq4j.deploy.infer.InferenceEngine;
 import io.basq4j.kernels.CpuKernels;
@@ -12,11 +10,7 @@ import io.basq4j.models.Supernet;
 import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Scope;
 import io.basq4j.tensor.Tensor;
-import io.basq4j.train.Adam;
-import io.basq4j.train.GradClip;
 import io.basq4j.train.SupernetTraining;
-import io.basq4j.train.Training;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
@@ -25,12 +19,10 @@ import java.util.function.Supplier;
 /**
  * {@code bench --infer}: the inference engine (io.basq4j.deploy.infer) against the training
  * library's evaluation path on the same network, and a float32 MobileNet-v2 of the same shape.
- * The supernet first trains a few steps on random data (weights, steps and BN statistics of a
- * network that has learned, rather than an initialization), then one selection is compiled.
+ * The supernet first trains a few steps on noise ({@link SupernetTraining#trainOnNoise}: the same
+ * network whatever the measured batch), then one selection is compiled.
  */
 final class InferBench {
-    /** Training steps before measuring. */
-    static final int TRAIN_STEPS = 8;
     /** Timed single-image calls (the latency figure is their median). */
     static final int LATENCY_CALLS = 200;
 
@@ -46,10 +38,6 @@ final class InferBench {
         for (int i = 0; i < img.length; i++) {
             img[i] = (float) r.nextGaussian();
         }
-        long[] lab = new long[batch];
-        for (int i = 0; i < batch; i++) {
-            lab[i] = r.nextInt(mc.classes());
-        }
         System.out.printf(Locale.ROOT, "bench --infer: %s w%s %d-bit, %dx%dx%d input, batch %d, %d threads, "
                 + "inference kernels at ISA level %d%n", arch, mc.widthMultiplier(), mc.bits(), mc.inChannels(),
                 mc.resolution(), mc.resolution(), batch, CpuKernels.basq_num_threads(), CpuKernels.basq_infer_isa());
@@ -58,25 +46,8 @@ final class InferBench {
         double evalPath;
         Map<String, double[]> prof;
         try (Supernet model = Models.create(arch, mc);
-                Tensor x = Tensor.of(Device.CPU, img, batch, mc.inChannels(), mc.resolution(), mc.resolution());
-                Tensor y = Tensor.ofLongs(Device.CPU, lab, batch);
-                Adam adam = new Adam(Training.supernetGroups(model, mc.l2(), 5e-6))) {
-            try (Scope s = Scope.open()) {
-                model.initActivationSteps(x);
-            }
-            model.setWeightQuantization(true);
-            List<Tensor> params = Training.trainable(model);
-            model.train();
-            for (int i = 0; i < TRAIN_STEPS; i++) {
-                int[] sel = SupernetTraining.selection(7, i, model.searchedUnits(), model.branches());
-                try (Scope s = Scope.open()) {
-                    Autograd.backward(F.crossEntropy(model.forward(x, sel), y));
-                }
-                GradClip.clipNorm(params, 10);
-                adam.step(1e-3);
-                adam.zeroGrad();
-            }
-            model.eval();
+                Tensor x = Tensor.of(Device.CPU, img, batch, mc.inChannels(), mc.resolution(), mc.resolution())) {
+            SupernetTraining.trainOnNoise(model);
             int[] sel = SupernetTraining.selection(9, 0, model.searchedUnits(), model.branches());
             try (InferenceEngine e = InferenceEngine.compile(model, sel, batch)) {
                 float[] out = new float[batch * mc.classes()];

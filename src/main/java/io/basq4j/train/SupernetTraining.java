@@ -9,6 +9,7 @@ import io.basq4j.data.DataLoader;
 import io.basq4j.data.Dataset;
 import io.basq4j.io.AtomicFiles;
 import io.basq4j.io.PausePoint;
+import io.basq4j.models.ModelConfig;
 import io.basq4j.models.Models;
 import io.basq4j.models.Supernet;
 import io.basq4j.tensor.Device;
@@ -22,6 +23,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.function.LongFunction;
 import java.util.SplittableRandom;
 
@@ -54,6 +56,52 @@ public final class SupernetTraining {
             s[i] = r.nextInt(branches);
         }
         return s;
+    }
+
+    /** Images and steps of {@link #trainOnNoise}. */
+    public static final int NOISE_IMAGES = 64;
+    public static final int NOISE_STEPS = 8;
+
+    /**
+     * Trains a freshly built {@code model} a few steps on noise, for benchmarks of evaluation and
+     * inference: {@value #NOISE_IMAGES} standard normal images with random labels (seed 1), LSQ
+     * steps initialized on them, weights quantized, {@value #NOISE_STEPS} Adam steps (lr 1e-3,
+     * gradients clipped at norm 10) over random selections; then evaluation mode. Its weights,
+     * steps and batch-norm statistics are those of a network that has learned rather than an
+     * initialization (untrained weights can be denormal floats, which distort any timing).
+     */
+    public static void trainOnNoise(Supernet model) {
+        ModelConfig mc = model.config();
+        int r = mc.resolution();
+        Random rnd = new Random(1);
+        float[] img = new float[NOISE_IMAGES * mc.inChannels() * r * r];
+        for (int i = 0; i < img.length; i++) {
+            img[i] = (float) rnd.nextGaussian();
+        }
+        long[] lab = new long[NOISE_IMAGES];
+        for (int i = 0; i < lab.length; i++) {
+            lab[i] = rnd.nextInt(mc.classes());
+        }
+        try (Tensor x = Tensor.of(mc.device(), img, NOISE_IMAGES, mc.inChannels(), r, r);
+                Tensor y = Tensor.ofLongs(mc.device(), lab, NOISE_IMAGES);
+                Adam adam = new Adam(Training.supernetGroups(model, mc.l2(), 5e-6))) {
+            try (Scope s = Scope.open()) {
+                model.initActivationSteps(x);
+            }
+            model.setWeightQuantization(true);
+            List<Tensor> params = Training.trainable(model);
+            model.train();
+            for (int i = 0; i < NOISE_STEPS; i++) {
+                int[] sel = selection(7, i, model.searchedUnits(), model.branches());
+                try (Scope s = Scope.open()) {
+                    Autograd.backward(F.crossEntropy(model.forward(x, sel), y));
+                }
+                GradClip.clipNorm(params, 10);
+                adam.step(1e-3);
+                adam.zeroGrad();
+            }
+        }
+        model.eval();
     }
 
     public static Result run(RunConfig c, Path runDir, boolean resume, RunLog log) {

@@ -154,4 +154,13 @@ class OptionRangesTest {
         assertTrue(r.out().contains("eval_img_per_s="), r.out());
         assertFalse(r.out().contains("train_img_per_s="), r.out());
     }
+
+    /** The engine benchmark at batch 1: its network trains on noise of its own, so a batch of 1 measures too. */
+    @Test
+    void inferBenchAtBatchOneMeasuresTheEngine() {
+        Cli.Result r = Cli.run("bench", "--infer", "--width", "0.25", "--batch", "1", "--steps", "2", "--warmup", "1");
+        assertEquals(0, r.rc(), r.toString());
+        assertTrue(r.out().matches("(?s).*infer_img_per_s=[0-9.]+\\R.*"), r.out());
+        assertTrue(r.out().matches("(?s).*infer_latency_ms_b1=[0-9.]+\\R?.*"), r.out());
+    }
 }

@@ -1,7 +1,5 @@
 package io.basq4j.bench;
 
-import io.basq4j.autograd.Autograd;
-import io.basq4j.autograd.F;
 import io.basq4j.autograd.GradMode;
 import io.basq4j.deploy.infer.InferenceEngine;
 import io.basq4j.models.ModelConfig;
@@ -9,11 +7,7 @@ import io.basq4j.models.Models;
 import io.basq4j.models.Supernet;
 import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Tensor;
-import io.basq4j.train.Adam;
-import io.basq4j.train.GradClip;
 import io.basq4j.train.SupernetTraining;
-import io.basq4j.train.Training;
-import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -31,9 +25,9 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The inference engine (io.basq4j.deploy.infer) on a 2-bit MobileNet-v2 that has trained a few
- * steps on random data, as {@code bench --infer} runs it: {@code engine} runs one batch through
- * the compiled network, {@code evalPath} the same network through the supernet's evaluation
- * forward. Throughput in calls/s (for batch 1 the latency is its inverse); the {@code images}
+ * steps on noise ({@code SupernetTraining.trainOnNoise}), as {@code bench --infer} runs it:
+ * {@code engine} runs one batch through the compiled network, {@code evalPath} the same network
+ * through the supernet's evaluation forward. Throughput in calls/s (for batch 1 the latency is its inverse); the {@code images}
  * row is images/s. Configurations:
  * {@code issue} (width 1.0, 3x32x32, the issue's figures) and {@code fashion} (width 0.5,
  * 1x32x32); {@code batch} 64 (throughput) or 1 (latency).
@@ -66,35 +60,8 @@ public class InferenceBench {
         ModelConfig mc = ModelConfig.defaults().withWidth(issue ? 1.0 : 0.5).withResolution(32).withInChannels(in)
                 .withClasses(10).withBits(2).withSeed(1);
         model = Models.create("mobilenetv2", mc);
-        int train = 32;
-        Random r = new Random(1);
-        float[] t = new float[train * in * 32 * 32];
-        for (int i = 0; i < t.length; i++) {
-            t[i] = (float) r.nextGaussian();
-        }
-        long[] lab = new long[train];
-        for (int i = 0; i < train; i++) {
-            lab[i] = r.nextInt(10);
-        }
-        try (Tensor tx = Tensor.of(Device.CPU, t, train, in, 32, 32); Tensor ty = Tensor.ofLongs(Device.CPU, lab, train);
-                Adam adam = new Adam(Training.supernetGroups(model, mc.l2(), 5e-6))) {
-            try (io.basq4j.tensor.Scope s = io.basq4j.tensor.Scope.open()) {
-                model.initActivationSteps(tx);
-            }
-            model.setWeightQuantization(true);
-            List<Tensor> params = Training.trainable(model);
-            model.train();
-            for (int i = 0; i < 8; i++) {
-                int[] sel = SupernetTraining.selection(7, i, model.searchedUnits(), model.branches());
-                try (io.basq4j.tensor.Scope s = io.basq4j.tensor.Scope.open()) {
-                    Autograd.backward(F.crossEntropy(model.forward(tx, sel), ty));
-                }
-                GradClip.clipNorm(params, 10);
-                adam.step(1e-3);
-                adam.zeroGrad();
-            }
-        }
-        model.eval();
+        SupernetTraining.trainOnNoise(model);
+        Random r = new Random(2);
         selection = SupernetTraining.selection(9, 0, model.searchedUnits(), model.branches());
         engine = InferenceEngine.compile(model, selection, batch);
         img = new float[batch * in * 32 * 32];
