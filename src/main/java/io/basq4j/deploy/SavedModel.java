@@ -10,6 +10,7 @@ import io.basq4j.models.ModelConfig;
 import io.basq4j.models.Models;
 import io.basq4j.models.Supernet;
 import io.basq4j.nn.StateDictException;
+import io.basq4j.tensor.CudaMath;
 import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Tensor;
 import java.io.IOException;
@@ -418,11 +419,14 @@ public final class SavedModel implements AutoCloseable {
     }
 
     /**
-     * Logits [N, classes] of {@code x} [N, inChannels, H, W] (evaluation mode, no gradient).
+     * Logits [N, classes] of {@code x} [N, inChannels, H, W] (evaluation mode, no gradient; on
+     * CUDA float32 convolutions, as every accuracy of the pipeline: {@link CudaMath#evaluation}).
      * The result belongs to the caller's scope.
      */
     public Tensor logits(Tensor x) {
-        return network.forward(x, networkSelection());
+        try (CudaMath.Scope eval = CudaMath.evaluation()) {
+            return network.forward(x, networkSelection());
+        }
     }
 
     @Override
