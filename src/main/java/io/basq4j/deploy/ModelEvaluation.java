@@ -148,15 +148,16 @@ public final class ModelEvaluation {
             }
             float[] xs = kept == m ? x : java.util.Arrays.copyOf(x, kept * per);
             long[] ls = kept == m ? labels : java.util.Arrays.copyOf(labels, kept);
+            for (long t : ls) {
+                if (t < 0 || t >= classes) {
+                    throw new IllegalArgumentException("label " + t + " outside the model's " + classes + " classes");
+                }
+            }
             float[] logits = c.logits(xs, kept);
             top1 += Accuracy.correctTopK(logits, ls, kept, classes, 1);
             topk += Accuracy.correctTopK(logits, ls, kept, classes, k);
             for (int i = 0; i < kept; i++) {
-                int t = (int) ls[i];
-                if (t < 0 || t >= classes) {
-                    throw new IllegalArgumentException("label " + t + " outside the model's " + classes + " classes");
-                }
-                confusion[t][argmax(logits, i * classes, classes)]++;
+                confusion[(int) ls[i]][argmax(logits, i * classes, classes)]++;
             }
             total += kept;
             if ((long) (start + m) * 10 >= (long) nextReport * n && start + m < n) {

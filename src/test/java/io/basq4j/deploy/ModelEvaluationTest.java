@@ -2,6 +2,7 @@ package io.basq4j.deploy;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -33,7 +34,7 @@ class ModelEvaluationTest {
     static final int K = 7;
 
     /** Example i: label i % K; its input carries i in the first float. */
-    static final class Indexed implements Dataset {
+    static class Indexed implements Dataset {
         final int n;
         final java.util.Set<Integer> unreadable;
 
@@ -94,14 +95,19 @@ class ModelEvaluationTest {
         return l;
     }
 
-    @Test
-    void countsAreWhatTheLogitsSay() throws Exception {
+    /** A saved model of K classes for 1x16x16 inputs (its network is not what runs: see {@link #table}). */
+    private Path modelFile() {
         ModelConfig cfg = ModelConfig.defaults().withWidth(0.25).withResolution(16).withInChannels(1).withClasses(K);
         Path file = dir.resolve("m.safetensors");
         try (Supernet sup = Models.create("resnet20", cfg)) {
             SavedModel.write(file, sup, new int[sup.searchedUnits()], Map.of());
         }
-        NetworkExecutor fake = new NetworkExecutor() {
+        return file;
+    }
+
+    /** The executor whose logits for example i are {@link #row}(i). */
+    static NetworkExecutor table() {
+        return new NetworkExecutor() {
             @Override
             public float[] logits(float[] x, int n) {
                 float[] out = new float[n * K];
@@ -120,6 +126,12 @@ class ModelEvaluationTest {
             public void close() {
             }
         };
+    }
+
+    @Test
+    void countsAreWhatTheLogitsSay() throws Exception {
+        Path file = modelFile();
+        NetworkExecutor fake = table();
         int n = 250;
         java.util.Set<Integer> bad = java.util.Set.of(3, 100, 249);
         long top1 = 0;
@@ -168,5 +180,21 @@ class ModelEvaluationTest {
         BufferedImage png = ImageIO.read(dir.resolve("out").resolve(ModelEvaluation.CHART_FILE).toFile());
         assertEquals(1440, png.getWidth());
         assertEquals(600, png.getHeight());
+    }
+
+    @Test
+    void aLabelOutsideTheModelsClassesIsNamedBeforeAnythingIsCounted() {
+        Path file = modelFile();
+        Dataset data = new Indexed(10, java.util.Set.of()) {
+            @Override
+            public long label(int i) {
+                return i == 9 ? K : super.label(i);
+            }
+        };
+        try (Classifier c = new Classifier(SavedModel.load(file), table())) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> ModelEvaluation.run(c, data, 32, m -> { }));
+            assertEquals("label " + K + " outside the model's " + K + " classes", e.getMessage());
+        }
     }
 }
