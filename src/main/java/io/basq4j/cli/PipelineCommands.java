@@ -239,9 +239,6 @@ public final class PipelineCommands {
             return guarded(() -> {
                 RunConfig c = opts.config();
                 Path dir = opts.runDir(c);
-                if (count < 1) {
-                    throw new IllegalArgumentException("--count must be at least 1, got " + count);
-                }
                 if (finetune) {
                     Teachers.checkForFinetuning(c);
                 }

@@ -139,7 +139,7 @@ public final class FinetuneStep {
                             pre + "full_acc");
                     out.add(Finetuning.run(c, f, arch, model, train, (m, a) -> fullAccuracy(m, a, val, outside),
                             before, teacher, log, (m, epoch, acc) -> SavedModel.write(file, m, arch, classNames,
-                                    preprocessing, foldMetadata(c, fold, search, epoch, acc, null))));
+                                    preprocessing, foldMetadata(c, fold, search, epoch, acc))));
                 }
             }
         }
@@ -236,13 +236,12 @@ public final class FinetuneStep {
         return v.map(d -> String.format(Locale.ROOT, "%.2f", d)).collect(Collectors.joining(" "));
     }
 
-    /** The model file metadata of fold {@code f} (accuracies of its state at {@code epoch}; test acc when known). */
-    static Map<String, String> foldMetadata(RunConfig c, int f, KFoldSearch.Result search, int epoch, double acc,
-            Double testAcc) {
+    /** The model file metadata of fold {@code f} (accuracies of its state at {@code epoch}). */
+    static Map<String, String> foldMetadata(RunConfig c, int f, KFoldSearch.Result search, int epoch, double acc) {
         Map<String, String> m = new LinkedHashMap<>();
         m.put(SavedModel.FOLD, Integer.toString(f));
         m.put(SavedModel.PROTOCOL, c.protocol);
-        m.put(SavedModel.ACCURACIES, accuracies(c, f, search, epoch, acc, testAcc));
+        m.put(SavedModel.ACCURACIES, accuracies(c, f, search, epoch, acc, null));
         Map<String, Object> td = new LinkedHashMap<>();
         td.put("dataset", c.dataset);
         if (c.dataDir != null) {

@@ -223,25 +223,13 @@ public final class RunConfig {
         if (!List.of("holdout", "reference").contains(protocol)) {
             throw new IllegalArgumentException("unknown protocol '" + protocol + "' (valid: holdout, reference)");
         }
-        if (valLimit < 0) {
-            throw new IllegalArgumentException("--test-limit " + valLimit + " is outside [0, 2147483647]");
-        }
         if (holdout() && valSplit < 1) {
             throw new IllegalArgumentException("--val-split " + valSplit + " is outside [1, training examples - 1] "
                     + "(the holdout protocol needs a validation split)");
         }
-        if (batch <= 0 || evalBatch <= 0) {
-            throw new IllegalArgumentException("batch sizes must be positive");
-        }
-        if (itersPerPhase <= 0) {
-            throw new IllegalArgumentException("--iters must be positive");
-        }
         if (l2.length != branches) {
             throw new IllegalArgumentException(l2.length + " l2 values " + Arrays.toString(l2) + " for " + branches
                     + " branches");
-        }
-        if (folds < 1) {
-            throw new IllegalArgumentException("--folds must be at least 1");
         }
         if (!"ce".equals(finetuneLoss) && !"kd".equals(finetuneLoss)) {
             throw new IllegalArgumentException("unknown --finetune-loss '" + finetuneLoss + "' (valid: ce, kd)");

@@ -6,6 +6,7 @@ import io.basq4j.models.BlockInfo;
 import io.basq4j.models.Models;
 import io.basq4j.models.Supernet;
 import io.basq4j.nn.BatchNorm2d;
+import io.basq4j.nn.quant.ClipQuantizer;
 import io.basq4j.nn.quant.QuantBits;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -440,7 +441,7 @@ public final class PackedNetwork {
             double[][] a = bn(p + "branch_bn_q_" + k + ".0.0.");
             float u = f32(p + "branch_bn_q_" + k + ".0.1.upper_bound")[0];
             float bin = f32(p + "branch_bn_q_" + k + ".0.1.bin")[0];
-            float d = clipStep(u, bin);
+            float d = ClipQuantizer.step(u, bin); // as the kernels compute it
             float[] pro = new float[2 * cin];
             float top = 0f;
             if (u > 0f) {
@@ -471,10 +472,5 @@ public final class PackedNetwork {
             }
             return e;
         }
-    }
-
-    /** The clip quantizer's step for bound u and bin b, as the kernels compute it ({@link io.basq4j.nn.quant.ClipQuantizer#step}). */
-    static float clipStep(float u, float bin) {
-        return io.basq4j.nn.quant.ClipQuantizer.step(u, bin);
     }
 }
