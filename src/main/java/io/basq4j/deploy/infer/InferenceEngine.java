@@ -125,25 +125,10 @@ public final class InferenceEngine implements AutoCloseable {
             if (h < 1) {
                 throw new IllegalArgumentException("input size " + inSize + " too small for the stem");
             }
-            long largest = (long) h * h * s.cout();
-            int size = s.maxPool() ? (h + 2 - 3) / 2 + 1 : h;
-            for (PackedNetwork.Unit u : net.units()) {
-                size = (size - 1) / u.stride() + 1;
-                largest = Math.max(largest, (long) size * size * u.cout());
-            }
-            for (int i = 0; i < 3; i++) {
-                bufs[i] = floats(largest * maxBatch);
-                laneStride[i] = largest;
-            }
-            bufs[INPUT] = floats((long) maxBatch * imageFloats());
-            bufs[LOGITS] = floats((long) maxBatch * net.classes());
-            bufs[POOLED] = floats((long) maxBatch * net.head().channels());
-            laneStride[INPUT] = imageFloats();
-            laneStride[LOGITS] = net.classes();
-            laneStride[POOLED] = net.head().channels();
             int cur = 0; // buffer holding the current activation
             addStem(s, h, cur);
-            size = h;
+            int size = h;
+            long largest = (long) h * h * s.cout(); // floats of the largest activation of one image
             if (s.maxPool()) {
                 int hp = size;
                 size = (size + 2 - 3) / 2 + 1;
@@ -161,9 +146,21 @@ public final class InferenceEngine implements AutoCloseable {
                     int y = free(cur, blockIn);
                     addUnit(units.get(i), size, qa, cur, last && b.residual() ? blockIn : -1, y);
                     size = (size - 1) / units.get(i).stride() + 1;
+                    largest = Math.max(largest, (long) size * size * units.get(i).cout());
                     cur = y;
                 }
             }
+            // the steps name their buffers by index; the buffers are looked up when they run
+            for (int i = 0; i < 3; i++) {
+                bufs[i] = floats(largest * maxBatch);
+                laneStride[i] = largest;
+            }
+            bufs[INPUT] = floats((long) maxBatch * imageFloats());
+            bufs[LOGITS] = floats((long) maxBatch * net.classes());
+            bufs[POOLED] = floats((long) maxBatch * net.head().channels());
+            laneStride[INPUT] = imageFloats();
+            laneStride[LOGITS] = net.classes();
+            laneStride[POOLED] = net.head().channels();
             addHead(net.head(), size * size, cur);
             whole.ensureWorkspace(Math.max(1, CpuKernels.basq_num_threads()));
         } catch (RuntimeException e) {
