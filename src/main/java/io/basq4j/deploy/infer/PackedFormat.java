@@ -362,11 +362,7 @@ public final class PackedFormat {
             }
             int cin = num(u, "cin");
             int cout = num(u, "cout");
-            long weights = switch (kind) {
-                case POINTWISE -> (long) cin * cout;
-                case DEPTHWISE -> 9L * cout;
-                case CONV3X3 -> 9L * cin * cout;
-            };
+            long weights = kind.weights(cin, cout);
             long bytes = (weights * bits + 7) / 8;
             if (codeAt + bytes > codes.length || unit >= top.length) {
                 throw new IllegalArgumentException("the tensors codes, top end before unit " + name
@@ -377,7 +373,7 @@ public final class PackedFormat {
             float[] p;
             float[] e;
             try {
-                p = pro.next(kind == PackedNetwork.Kind.POINTWISE ? 3 : 2, cin);
+                p = pro.next(kind.proVectors(), cin);
                 e = epi.next(4, cout);
             } catch (IllegalArgumentException ex) {
                 throw new IllegalArgumentException(ex.getMessage() + " (at unit " + name + ")");

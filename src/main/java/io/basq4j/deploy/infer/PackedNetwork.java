@@ -70,7 +70,21 @@ public final class PackedNetwork {
         /** U3 of MobileNet-v2: depthwise 3x3 (pad 1), clip activations. */
         DEPTHWISE,
         /** U3 of the ResNets: full 3x3 (pad 1), clip activations. */
-        CONV3X3
+        CONV3X3;
+
+        /** Weights of a unit of this kind from {@code cin} to {@code cout} channels. */
+        public long weights(int cin, int cout) {
+            return switch (this) {
+                case POINTWISE -> (long) cin * cout;
+                case DEPTHWISE -> 9L * cout;
+                case CONV3X3 -> 9L * cin * cout;
+            };
+        }
+
+        /** Vectors of cin values in a unit's {@code pro}: alpha, beta and the LSQ step, or alpha and beta. */
+        public int proVectors() {
+            return this == POINTWISE ? 3 : 2;
+        }
     }
 
     /**
@@ -91,11 +105,7 @@ public final class PackedNetwork {
             float[] epi) {
         /** Weights of the unit's convolution. */
         public int weightCount() {
-            return switch (kind) {
-                case POINTWISE -> cin * cout;
-                case DEPTHWISE -> 9 * cout;
-                case CONV3X3 -> 9 * cin * cout;
-            };
+            return Math.toIntExact(kind.weights(cin, cout));
         }
     }
 
@@ -163,8 +173,9 @@ public final class PackedNetwork {
                 if (u.stride() < 1 || u.stride() > 2 || (u.kind() == Kind.POINTWISE && u.stride() != 1)) {
                     throw new IllegalArgumentException(u.name() + ": stride " + u.stride());
                 }
-                int proLen = (u.kind() == Kind.POINTWISE ? 3 : 2) * u.cin();
-                if (u.pro().length != proLen || u.epi().length != 4 * u.cout() || u.codes().length != u.weightCount()) {
+                int proLen = u.kind().proVectors() * u.cin();
+                if (u.pro().length != proLen || u.epi().length != 4 * u.cout()
+                        || u.codes().length != u.kind().weights(u.cin(), u.cout())) {
                     throw new IllegalArgumentException(u.name() + ": parameter sizes do not fit " + u.cin() + " -> "
                             + u.cout());
                 }
