@@ -1,10 +1,9 @@
 package io.basq4j.deploy.infer;
 
 import io.basq4j.data.Dataset;
+import io.basq4j.deploy.ModelEvaluation;
 import io.basq4j.deploy.SavedModel;
-import io.basq4j.tensor.Device;
-import io.basq4j.tensor.Scope;
-import io.basq4j.tensor.Tensor;
+import io.basq4j.deploy.SupernetExecutor;
 import java.util.Locale;
 
 /**
@@ -50,6 +49,7 @@ public final class EngineAgreement {
         int okEngine = 0;
         int okEval = 0;
         double worst = 0;
+        SupernetExecutor eval = new SupernetExecutor(model);
         try (InferenceEngine e = InferenceEngine.compile(network, batch)) {
             for (int start = 0; start < data.size(); start += batch) {
                 int n = Math.min(batch, data.size() - start);
@@ -57,15 +57,10 @@ public final class EngineAgreement {
                     labels[i] = data.load(start + i, x, i * per, null);
                 }
                 e.logits(x, n, got);
-                float[] want;
-                try (Scope s = Scope.open()) {
-                    Tensor t = Tensor.of(Device.CPU, java.util.Arrays.copyOf(x, n * per), n, data.channels(),
-                            data.height(), data.width());
-                    want = model.logits(t).toFloatArray();
-                }
+                float[] want = eval.logits(n == batch ? x : java.util.Arrays.copyOf(x, n * per), n);
                 for (int i = 0; i < n; i++) {
-                    int a = argmax(got, i * classes, classes);
-                    int b = argmax(want, i * classes, classes);
+                    int a = ModelEvaluation.argmax(got, i * classes, classes);
+                    int b = ModelEvaluation.argmax(want, i * classes, classes);
                     for (int k = 0; k < classes; k++) {
                         double d = Math.abs(got[i * classes + k] - want[i * classes + k]);
                         worst = Double.isNaN(d) ? Double.POSITIVE_INFINITY : Math.max(worst, d);
@@ -79,9 +74,5 @@ public final class EngineAgreement {
         }
         return new Report(images, dis, worst, 100.0 * okEngine / Math.max(1, images),
                 100.0 * okEval / Math.max(1, images));
-    }
-
-    private static int argmax(float[] v, int off, int n) {
-        return io.basq4j.deploy.ModelEvaluation.argmax(v, off, n);
     }
 }
