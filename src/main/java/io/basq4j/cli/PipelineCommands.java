@@ -136,12 +136,8 @@ public final class PipelineCommands {
                 }
                 try (RunLog log = opts.open(c)) {
                     FinetuneStep.Result ft = FinetuneStep.run(c, dir, log);
-                    try (Supernet probe = KFoldSearch.loadSupernet(c, dir)) {
-                        KFoldSearch.Result s = KFoldSearch.read(dir.resolve(KFoldSearch.RESULT),
-                                probe.searchedUnits(), probe.branches());
-                        Results.write(dir, c, null, s, ft, Map.of("finetune", ft.seconds()));
-                        Results.chart(dir, null, s, ft);
-                    }
+                    Results.write(dir, c, null, ft.search(), ft, Map.of("finetune", ft.seconds()));
+                    Results.chart(dir, null, ft.search(), ft);
                 }
                 return 0;
             });

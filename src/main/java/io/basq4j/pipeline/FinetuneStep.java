@@ -57,10 +57,11 @@ public final class FinetuneStep {
      * accuracy on the whole test set; the mean of the fold results; the chosen fold.
      *
      * @param data one-line descriptions of the train, val and test data
+     * @param search the search result the folds' architectures came from
      */
     public record Result(List<Finetuning.FoldResult> folds, double mean, double seconds, List<Double> testAccs,
             int chosenFold, String criterion, Path modelFile, long modelBytes, String protocol,
-            Map<String, String> data) {
+            Map<String, String> data, KFoldSearch.Result search) {
 
         /** Mean of {@link #testAccs()}. */
         public double meanTest() {
@@ -178,7 +179,8 @@ public final class FinetuneStep {
             throw new UncheckedIOException(e);
         }
         double secs = (System.nanoTime() - t0) / 1e9;
-        Result res = new Result(out, mean, secs, testAccs, chosen, criterion, modelFile, bytes, c.protocol, data);
+        Result res = new Result(out, mean, secs, testAccs, chosen, criterion, modelFile, bytes, c.protocol, data,
+                search);
         print(res, log);
         return res;
     }
