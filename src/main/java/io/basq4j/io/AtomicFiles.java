@@ -43,27 +43,30 @@ public final class AtomicFiles {
         return name.startsWith(".") && name.endsWith(".tmp") && name.matches("\\..+\\.[0-9a-f]{16}\\.tmp");
     }
 
+    /** What writes the content through the temporary file's channel; may throw. */
+    @FunctionalInterface
+    public interface ChannelWriter {
+        void write(FileChannel ch) throws IOException;
+    }
+
     /**
-     * Writes {@code file} whole or not at all.
+     * Writes {@code file} whole or not at all: {@code content} writes a fresh temporary sibling,
+     * which is forced to disk and renamed over {@code file}; on failure the temporary file is
+     * removed. The primitive under {@link #write(Path, Writer)} and {@link SafeTensors#write}.
      *
-     * @throws UncheckedIOException naming the file when it cannot be written (the temporary
-     *     file is removed)
+     * @throws IOException what the writer or the file system threw
      */
-    public static void write(Path file, Writer content) {
+    public static void writeChannel(Path file, ChannelWriter content) throws IOException {
+        // not Files.createTempFile: that creates mode 0600, the result should get the usual umask mode
         Path tmp = tempSibling(file);
         boolean moved = false;
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
-                OutputStream out = Channels.newOutputStream(ch);
-                content.write(out);
-                out.flush();
-                PausePoint.reach("atomic-write");
+                content.write(ch);
                 ch.force(true);
             }
             move(tmp, file);
             moved = true;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
         } finally {
             if (!moved) {
                 try {
@@ -72,6 +75,25 @@ public final class AtomicFiles {
                     // the next start removes it
                 }
             }
+        }
+    }
+
+    /**
+     * Writes {@code file} whole or not at all.
+     *
+     * @throws UncheckedIOException naming the file when it cannot be written (the temporary
+     *     file is removed)
+     */
+    public static void write(Path file, Writer content) {
+        try {
+            writeChannel(file, ch -> {
+                OutputStream out = Channels.newOutputStream(ch);
+                content.write(out);
+                out.flush();
+                PausePoint.reach("atomic-write");
+            });
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
         }
     }
 

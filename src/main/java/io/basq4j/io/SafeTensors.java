@@ -12,7 +12,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -322,27 +321,13 @@ public final class SafeTensors {
     public static void write(Path path, Map<String, TensorData> tensors, Map<String, String> metadata)
             throws IOException {
         byte[] header = encodeHeader(tensors, metadata);
-        Path abs = path.toAbsolutePath();
-        // not Files.createTempFile: that creates mode 0600, the result should get the usual umask mode
-        Path tmp = AtomicFiles.tempSibling(abs);
-        FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW);
-        boolean moved = false;
-        try {
-            try (ch) {
-                ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-                len.putLong(0, header.length);
-                writeFully(ch, len);
-                writeFully(ch, ByteBuffer.wrap(header));
-                writeData(ch, tensors);
-                ch.force(true);
-            }
-            AtomicFiles.move(tmp, abs);
-            moved = true;
-        } finally {
-            if (!moved) {
-                Files.deleteIfExists(tmp);
-            }
-        }
+        AtomicFiles.writeChannel(path, ch -> {
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            len.putLong(0, header.length);
+            writeFully(ch, len);
+            writeFully(ch, ByteBuffer.wrap(header));
+            writeData(ch, tensors);
+        });
     }
 
     /** The JSON header bytes, space-padded so that 8 + length is a multiple of 8. */
