@@ -265,7 +265,8 @@ public final class ImageFolder implements Dataset {
         }
     }
 
-    static boolean isImageName(String name) {
+    /** Whether a file name is an image's: {@code *.jpg}, {@code *.jpeg} or {@code *.png}, in any case. */
+    public static boolean isImageName(String name) {
         String n = name.toLowerCase(Locale.ROOT);
         return n.endsWith(".jpg") || n.endsWith(".jpeg") || n.endsWith(".png");
     }
