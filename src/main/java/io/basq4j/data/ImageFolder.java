@@ -62,7 +62,7 @@ public final class ImageFolder implements Dataset {
     private final PrintStream log;
     private final float[] mean;
     private final float[] std;
-    private final float[][] lut = new float[3][256];
+    private final float[][] lut;
     private final Map<Integer, String> skipped = new ConcurrentHashMap<>();
 
     private ImageFolder(Builder b, Path splitDir, List<String> classes, String[] files, int[] labels) {
@@ -84,11 +84,7 @@ public final class ImageFolder implements Dataset {
         this.log = b.log;
         this.mean = b.mean.clone();
         this.std = b.std.clone();
-        for (int c = 0; c < 3; c++) {
-            for (int v = 0; v < 256; v++) {
-                lut[c][v] = (v / 255f - b.mean[c]) / b.std[c];
-            }
-        }
+        this.lut = Preprocessing.lookup(mean, std);
     }
 
     public static Builder builder(Path root) {
@@ -269,7 +265,8 @@ public final class ImageFolder implements Dataset {
         }
     }
 
-    static boolean isImageName(String name) {
+    /** Whether a file name is an image's: {@code *.jpg}, {@code *.jpeg} or {@code *.png}, in any case. */
+    public static boolean isImageName(String name) {
         String n = name.toLowerCase(Locale.ROOT);
         return n.endsWith(".jpg") || n.endsWith(".jpeg") || n.endsWith(".png");
     }

@@ -29,10 +29,18 @@ import java.util.Arrays;
  * gives exactly the tensor the training data loader gives. An image folder's rule is RGB, resize
  * {@code round(crop * 256 / 224)}, crop, pad 0, ImageNet's mean and std.
  */
-public record Preprocessing(int channels, int resize, int crop, int pad, float[] mean, float[] std) {
+public final class Preprocessing {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    public Preprocessing {
+    private final int channels;
+    private final int resize;
+    private final int crop;
+    private final int pad;
+    private final float[] mean;
+    private final float[] std;
+    private final float[][] lut; // lookup(mean, std), computed once per rule
+
+    public Preprocessing(int channels, int resize, int crop, int pad, float[] mean, float[] std) {
         if (channels != 1 && channels != 3) {
             throw new IllegalArgumentException("preprocessing makes 1-channel (grey) or 3-channel (RGB) input, not "
                     + channels);
@@ -50,8 +58,33 @@ public record Preprocessing(int channels, int resize, int crop, int pad, float[]
                         + " must be finite with std > 0");
             }
         }
-        mean = mean.clone();
-        std = std.clone();
+        this.channels = channels;
+        this.resize = resize;
+        this.crop = crop;
+        this.pad = pad;
+        this.mean = mean.clone();
+        this.std = std.clone();
+        this.lut = lookup(this.mean, this.std);
+    }
+
+    /** 1 (grey) or 3 (RGB). */
+    public int channels() {
+        return channels;
+    }
+
+    /** The shorter side before the centre crop; 0: no resize. */
+    public int resize() {
+        return resize;
+    }
+
+    /** The side of the centred window. */
+    public int crop() {
+        return crop;
+    }
+
+    /** Zero pixels added on every side of the window. */
+    public int pad() {
+        return pad;
     }
 
     /** The side of the square input: {@code crop + 2 * pad}. */
@@ -69,21 +102,25 @@ public record Preprocessing(int channels, int resize, int crop, int pad, float[]
         return channels == 1 ? "grey" : "rgb";
     }
 
-    @Override
+    /** Per-channel mean (a copy). */
     public float[] mean() {
         return mean.clone();
     }
 
-    @Override
+    /** Per-channel standard deviation (a copy). */
     public float[] std() {
         return std.clone();
     }
 
-    /** The normalized value of each 8-bit level, per channel (as the data sets compute it). */
-    float[][] lookup() {
+    /**
+     * The normalized value {@code (v / 255 - mean[k]) / std[k]} of each 8-bit level {@code v}, for
+     * the channels {@code c = 0, 1, 2} with {@code k = min(c, mean.length - 1)} (a grey rule's
+     * value in all three): the tables the data sets and {@link Resample} use.
+     */
+    static float[][] lookup(float[] mean, float[] std) {
         float[][] lut = new float[3][256];
         for (int c = 0; c < 3; c++) {
-            int k = Math.min(c, channels - 1);
+            int k = Math.min(c, mean.length - 1);
             for (int v = 0; v < 256; v++) {
                 lut[c][v] = (v / 255f - mean[k]) / std[k];
             }
@@ -93,7 +130,8 @@ public record Preprocessing(int channels, int resize, int crop, int pad, float[]
 
     /** Preprocesses {@code img} into {@code dst[offset .. offset + inputSize())}, CHW. */
     public void apply(RgbImage img, float[] dst, int offset) {
-        float[][] lut = lookup();
+        // grey: the luma comes before the resize (Pillow converts, then resizes with 8-bit rounding
+        // after each pass); Resample reads RGB, so the luma is replicated into three channels
         RgbImage src = channels == 1 ? greyAsRgb(img) : img;
         int side = size();
         if (channels == 3 && pad == 0) {

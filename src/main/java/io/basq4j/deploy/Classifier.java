@@ -141,11 +141,6 @@ public final class Classifier implements AutoCloseable {
 
     // ------------------------------------------------------------------ images in, top-k out
 
-    /** The input of one image, preprocessed as the model file says. */
-    public float[] preprocess(RgbImage img) {
-        return requirePreprocessing().apply(img);
-    }
-
     /** The {@code k} most probable classes of {@code img}, most probable first. */
     public List<Prediction> classify(RgbImage img, int k) {
         return classify(List.of(img), k).get(0);

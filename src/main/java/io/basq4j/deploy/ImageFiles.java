@@ -1,5 +1,6 @@
 package io.basq4j.deploy;
 
+import io.basq4j.data.ImageFolder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -7,7 +8,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Locale;
 import java.util.stream.Stream;
 
 /**
@@ -24,18 +24,14 @@ public final class ImageFiles {
     private ImageFiles() {
     }
 
-    public static boolean isImageName(Path p) {
-        String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
-        return n.endsWith(".png") || n.endsWith(".jpg") || n.endsWith(".jpeg");
-    }
-
     /** The files of {@code args}, in the order given, each directory's images sorted. */
     public static List<Entry> collect(List<Path> args) {
         List<Entry> out = new ArrayList<>();
         for (Path a : args) {
             if (Files.isDirectory(a)) {
                 try (Stream<Path> s = Files.walk(a)) {
-                    List<Path> found = s.filter(p -> Files.isRegularFile(p) && isImageName(p))
+                    List<Path> found = s.filter(p -> Files.isRegularFile(p)
+                            && ImageFolder.isImageName(p.getFileName().toString()))
                             .sorted(Comparator.comparing(Path::toString)).toList();
                     if (found.isEmpty()) {
                         out.add(new Entry(a, "no image files (*.png, *.jpg, *.jpeg) under " + a));

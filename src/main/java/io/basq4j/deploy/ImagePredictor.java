@@ -1,5 +1,6 @@
 package io.basq4j.deploy;
 
+import io.basq4j.data.Preprocessing;
 import io.basq4j.data.RgbImage;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -34,7 +35,8 @@ public final class ImagePredictor {
         if (batch < 1) {
             throw new IllegalArgumentException("batch " + batch + " must be at least 1");
         }
-        int per = c.requirePreprocessing().inputSize();
+        Preprocessing rule = c.requirePreprocessing();
+        int per = rule.inputSize();
         float[] x = new float[batch * per];
         String[] errors = new String[batch];
         int failed = 0;
@@ -46,7 +48,7 @@ public final class ImagePredictor {
                 errors[i] = e.error();
                 if (errors[i] == null) {
                     try {
-                        System.arraycopy(c.preprocess(RgbImage.read(e.path())), 0, x, n * per, per);
+                        rule.apply(RgbImage.read(e.path()), x, n * per);
                         n++;
                     } catch (IOException ex) {
                         String why = String.valueOf(ex.getMessage());

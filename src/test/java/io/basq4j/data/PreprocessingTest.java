@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -116,6 +117,93 @@ class PreprocessingTest {
                 }
             }
         }
+    }
+
+    /**
+     * Random images of several sizes through one rule after another, each rule reused for a batch
+     * written at offsets into one buffer, against the rule computed here in doubles: the shorter
+     * side already at {@code resize} (or no resize), so the resampling is the identity and every
+     * value is one source pixel (its Pillow luma for a grey rule), the centre crop placed as
+     * torchvision does (round half to even, zero where the image is smaller), then {@code pad}
+     * zeros, then {@code (v / 255 - mean[c]) / std[c]} with each channel's own mean and std.
+     */
+    @Test
+    void randomImagesThroughReusedRulesMatchTheRuleComputedInDoubles() {
+        Random r = new Random(20);
+        float[] mean = {0.485f, 0.456f, 0.406f};
+        float[] std = {0.229f, 0.224f, 0.225f};
+        int[][] sizes = {{31, 26}, {26, 40}, {19, 33}, {44, 21}, {26, 26}, {13, 9}};
+        for (int channels : new int[] {1, 3}) {
+            for (int[] rule3 : new int[][] {{0, 20, 0}, {0, 24, 3}, {26, 21, 2}, {0, 7, 1}}) {
+                int resize = rule3[0];
+                int crop = rule3[1];
+                int pad = rule3[2];
+                Preprocessing rule = new Preprocessing(channels, resize, crop, pad, Arrays.copyOf(mean, channels),
+                        Arrays.copyOf(std, channels));
+                int side = crop + 2 * pad;
+                int per = channels * side * side;
+                float[] batch = new float[sizes.length * per + 5];
+                double[][] want = new double[sizes.length][];
+                for (int n = 0; n < sizes.length; n++) {
+                    int w = sizes[n][0];
+                    int h = sizes[n][1];
+                    if (resize > 0 && Math.min(w, h) != resize) {
+                        want[n] = null; // only images the resize leaves as they are
+                        continue;
+                    }
+                    byte[] rgb = new byte[w * h * 3];
+                    r.nextBytes(rgb);
+                    rule.apply(new RgbImage(w, h, rgb), batch, 5 + n * per);
+                    want[n] = reference(rgb, w, h, channels, crop, pad, mean, std);
+                }
+                int checked = 0;
+                for (int n = 0; n < sizes.length; n++) {
+                    if (want[n] == null) {
+                        continue;
+                    }
+                    for (int i = 0; i < per; i++) {
+                        float got = batch[5 + n * per + i];
+                        double tol = 1e-6 * Math.max(1, Math.abs(want[n][i]));
+                        if (!(Math.abs(got - want[n][i]) <= tol)) {
+                            throw new AssertionError(channels + "-channel rule resize " + resize + " crop " + crop
+                                    + " pad " + pad + ", image " + sizes[n][0] + "x" + sizes[n][1] + ", value " + i
+                                    + ": " + got + " vs " + want[n][i]);
+                        }
+                    }
+                    checked++;
+                }
+                assertTrue(checked >= 1, "no image checked for resize " + resize);
+            }
+        }
+    }
+
+    /** The rule on an image it does not resize, in doubles (see above). */
+    private static double[] reference(byte[] rgb, int w, int h, int channels, int crop, int pad, float[] mean,
+            float[] std) {
+        int side = crop + 2 * pad;
+        int left = w >= crop ? (int) Math.rint((w - crop) / 2.0) : -((crop - w) / 2);
+        int top = h >= crop ? (int) Math.rint((h - crop) / 2.0) : -((crop - h) / 2);
+        double[] out = new double[channels * side * side];
+        for (int c = 0; c < channels; c++) {
+            for (int y = 0; y < side; y++) {
+                for (int x = 0; x < side; x++) {
+                    int sx = x - pad + left;
+                    int sy = y - pad + top;
+                    boolean inCrop = x >= pad && x < pad + crop && y >= pad && y < pad + crop;
+                    int v = 0;
+                    if (inCrop && sx >= 0 && sx < w && sy >= 0 && sy < h) {
+                        int p = (sy * w + sx) * 3;
+                        int red = rgb[p] & 0xFF;
+                        int green = rgb[p + 1] & 0xFF;
+                        int blue = rgb[p + 2] & 0xFF;
+                        v = channels == 3 ? rgb[p + c] & 0xFF
+                                : (red * 19595 + green * 38470 + blue * 7471 + 0x8000) >> 16;
+                    }
+                    out[(c * side + y) * side + x] = (v / 255.0 - mean[c]) / std[c];
+                }
+            }
+        }
+        return out;
     }
 
     @Test
