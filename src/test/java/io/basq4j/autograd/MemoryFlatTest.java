@@ -9,9 +9,7 @@ import io.basq4j.tensor.CachingAllocator;
 import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Scope;
 import io.basq4j.tensor.Tensor;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import io.basq4j.testutil.Rss;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Tag;
@@ -39,13 +37,8 @@ class MemoryFlatTest {
         return Tensor.of(CPU, a, dims).setRequiresGrad(true);
     }
 
-    private static long rssBytes() throws IOException {
-        String[] f = Files.readString(Path.of("/proc/self/statm")).trim().split("\\s+");
-        return Long.parseLong(f[1]) * 4096;
-    }
-
     @Test
-    void fiveThousandStepsStayFlat() throws IOException {
+    void fiveThousandStepsStayFlat() {
         Random r = new Random(3);
         Tensor w1 = param(r, 0.3f, 8, 1, 3, 3);
         Tensor g1 = Tensor.full(CPU, 1f, 8).setRequiresGrad(true);
@@ -96,12 +89,12 @@ class MemoryFlatTest {
                 p.grad().fill(0f);
             }
             if (step == 999) {
-                rssAt1000 = rssBytes();
+                rssAt1000 = Rss.bytes();
                 rawAt1000 = alloc.rawAllocations();
                 inUseAt1000 = alloc.bytesInUse();
             }
         }
-        long rssEnd = rssBytes();
+        long rssEnd = Rss.bytes();
         assertEquals(inUseAt1000, alloc.bytesInUse(), "native bytes in use are the same at step 1,000 and 5,000");
         assertEquals(rawAt1000, alloc.rawAllocations(), "no system allocation after warm-up");
         assertTrue(rssEnd - rssAt1000 < RSS_GROWTH_BOUND,

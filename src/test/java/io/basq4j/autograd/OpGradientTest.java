@@ -1,6 +1,9 @@
 package io.basq4j.autograd;
 
 import static io.basq4j.kernels.KernelTestSupport.assertCloseScaled;
+import static io.basq4j.kernels.KernelTestSupport.numel;
+import static io.basq4j.kernels.KernelTestSupport.randn;
+import static io.basq4j.kernels.KernelTestSupport.uniform;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -41,30 +44,6 @@ class OpGradientTest {
     }
 
     // ------------------------------------------------------------------ harness
-
-    private static float[] randn(Random r, int n, double scale, double shift) {
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) {
-            a[i] = (float) (r.nextGaussian() * scale + shift);
-        }
-        return a;
-    }
-
-    private static float[] uniform(Random r, int n, double lo, double hi) {
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) {
-            a[i] = (float) (lo + r.nextDouble() * (hi - lo));
-        }
-        return a;
-    }
-
-    private static int numel(int[] shape) {
-        int n = 1;
-        for (int d : shape) {
-            n *= d;
-        }
-        return n;
-    }
 
     /** Forward and backward of {@code op} with loss sum(r * y): {y, grad of each input (null if none)}. */
     private static float[][] run(Function<Tensor[], Tensor> op, float[] r, In... ins) {
@@ -339,12 +318,6 @@ class OpGradientTest {
     }
 
     // ------------------------------------------------------------------ batch norm and the fused block operations
-
-    private static double[] ones(int n) {
-        double[] a = new double[n];
-        java.util.Arrays.fill(a, 1);
-        return a;
-    }
 
     /** Training-mode batch norm of [n, c, hw] in float64 (running statistics unused). */
     private static double[] bn64(double[] x, int n, int c, int hw, double[] gamma, double[] beta) {

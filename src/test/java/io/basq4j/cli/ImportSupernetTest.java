@@ -10,11 +10,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.basq4j.io.SafeTensors;
 import io.basq4j.io.TensorData;
+import io.basq4j.testutil.Cli;
 import io.basq4j.testutil.Golden;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -41,39 +41,17 @@ class ImportSupernetTest {
     @TempDir
     Path tmp;
 
-    /** Exit status, standard output and standard error of one command line. */
-    record Run(int rc, String out, String err) {
-    }
-
-    static Run cli(String... args) {
-        PrintStream out = System.out;
-        PrintStream err = System.err;
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        ByteArrayOutputStream e = new ByteArrayOutputStream();
-        int rc;
-        try {
-            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-            rc = Main.run(args);
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-        return new Run(rc, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
-    }
-
     static String ok(String... args) {
-        Run r = cli(args);
+        Cli.Result r = Cli.run(args);
         assertEquals(0, r.rc(), String.join(" ", args) + "\n" + r.out() + r.err());
         return r.out();
     }
 
-    /** One line on stderr, exit status != 0, the run directory not created. */
+    /** Exit status 1, one short line on stderr and nothing else (no stack trace), the run directory not created. */
     static String refused(Path runDir, String... args) {
-        Run r = cli(args);
-        assertNotEquals(0, r.rc(), String.join(" ", args) + "\n" + r.out());
-        String err = r.err().strip();
-        assertFalse(err.contains("\n"), "one line: " + err);
+        Cli.Result r = Cli.run(args);
+        String err = r.oneError();
+        assertEquals(err, r.err().strip(), "one line: " + r);
         assertTrue(err.startsWith("error: "), err);
         assertFalse(err.contains("Exception"), err);
         assertFalse(Files.exists(runDir), runDir + " must not be created");
@@ -215,7 +193,7 @@ class ImportSupernetTest {
         assertTrue(e.contains("neither a PyTorch zip checkpoint"), e);
         e = refused(run, "import-supernet", tmp.resolve("missing.pth").toString(), "--run", run.toString());
         assertTrue(e.contains("does not exist"), e);
-        Run again = cli("import-supernet", sn.toString(), "--run", imported.toString());
+        Cli.Result again = Cli.run("import-supernet", sn.toString(), "--run", imported.toString());
         assertNotEquals(0, again.rc());
         assertTrue(again.err().contains("already holds supernet.safetensors"), again.err());
     }
@@ -240,8 +218,8 @@ class ImportSupernetTest {
         Path mine = Files.writeString(models.resolve("notes.txt"), "the user's");
         byte[] before = Files.readAllBytes(run.resolve("supernet.safetensors"));
         try (io.basq4j.train.RunDirectory held = io.basq4j.train.RunDirectory.lock(run, "basq4j search --run x")) {
-            Run busy = cli(concat(new String[] {"import-supernet", sn.toString(), "--run", run.toString(), "--force"},
-                    DATA));
+            Cli.Result busy = Cli.run(concat(new String[] {"import-supernet", sn.toString(), "--run", run.toString(),
+                "--force"}, DATA));
             assertNotEquals(0, busy.rc());
             assertTrue(busy.err().contains("is in use by") && busy.err().contains("basq4j search --run x"),
                     busy.err());

@@ -11,7 +11,7 @@ import io.basq4j.data.Preprocessing;
 import io.basq4j.data.SyntheticFiles;
 import io.basq4j.deploy.Classifier;
 import io.basq4j.deploy.SavedModel;
-import io.basq4j.deploy.SavedModelTestAccess;
+import io.basq4j.deploy.TestModels;
 import io.basq4j.models.ModelConfig;
 import io.basq4j.models.Models;
 import io.basq4j.models.Supernet;
@@ -43,7 +43,7 @@ class ModelCommandsTest {
         model = dir.resolve("models").resolve("model.safetensors");
         try (Supernet sup = Models.create("mobilenetv2", cfg)) {
             sup.setWeightQuantization(true);
-            SavedModelTestAccess.randomize(sup, 12);
+            TestModels.randomize(sup, 12);
             sup.eval();
             SavedModel.write(model, sup, new int[sup.searchedUnits()], FashionMnist.CLASS_NAMES,
                     new Preprocessing(1, 28, 28, 2, new float[] {FashionMnist.DEFAULT_MEAN},

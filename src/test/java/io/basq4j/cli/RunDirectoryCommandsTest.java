@@ -38,14 +38,6 @@ class RunDirectoryCommandsTest {
         return r;
     }
 
-    private static String oneError(Cli.Result r) {
-        assertEquals(1, r.rc(), r.toString());
-        assertEquals(1, r.errors().size(), r.toString());
-        String line = r.errors().get(0);
-        assertTrue(line.length() < 400, line.length() + " characters: " + line);
-        return line;
-    }
-
     private static String[] args(String cmd, Path run, String... more) {
         List<String> a = new ArrayList<>(List.of(cmd, "--run", run.toString()));
         a.addAll(List.of(more));
@@ -65,11 +57,11 @@ class RunDirectoryCommandsTest {
         ok(args("train-supernet", run, SMOKE));
         Files.writeString(run.resolve("search.json"), "{}");
         Map<String, byte[]> before = Dirs.snapshot(run);
-        String line = oneError(Cli.run(args("train-supernet", run, SMOKE)));
+        String line = Cli.run(args("train-supernet", run, SMOKE)).oneError();
         assertTrue(line.contains(run + " already holds a supernet training run (finished); continue it with --resume, "
                 + "or start over with --force"), line);
         assertSameFiles(before, Dirs.snapshot(run));
-        oneError(Cli.run(args("pipeline", run, SMOKE)));
+        Cli.run(args("pipeline", run, SMOKE)).oneError();
         assertSameFiles(before, Dirs.snapshot(run));
         // --force starts over: the old run's later results go with it
         ok(args("train-supernet", run, concat(SMOKE, "--force")));
@@ -82,22 +74,22 @@ class RunDirectoryCommandsTest {
         Path run = tmp.resolve("run");
         ok(args("train-supernet", run, concat(SMOKE, "--max-iterations", "2")));
         Map<String, byte[]> before = Dirs.snapshot(run);
-        String line = oneError(Cli.run(args("train-supernet", run, "--resume", "--bits", "3", "--seed", "9", "--lr",
-                "0.1", "--iters", "5")));
+        String line = Cli.run(args("train-supernet", run, "--resume", "--bits", "3", "--seed", "9", "--lr",
+                "0.1", "--iters", "5")).oneError();
         assertTrue(line.startsWith("error: cannot resume from " + run.resolve("checkpoints/supernet-last.safetensors")
                 + ": it was written with other settings: "), line);
         for (String d : List.of("bits 2 (now 3)", "seed 1 (now 9)", "lr 0.003 (now 0.1)", "itersPerPhase 3 (now 5)")) {
             assertTrue(line.contains(d), d + " in " + line);
         }
         // another width: the same short line (the state dict mismatch would list hundreds of tensors)
-        line = oneError(Cli.run(args("train-supernet", run, "--resume", "--width", "0.5")));
+        line = Cli.run(args("train-supernet", run, "--resume", "--width", "0.5")).oneError();
         assertTrue(line.contains("width 0.25 (now 0.5)"), line);
-        line = oneError(Cli.run(args("search", run, "--width", "0.5")));
+        line = Cli.run(args("search", run, "--width", "0.5")).oneError();
         assertTrue(line.contains("no trained supernet"), line);
         assertSameFiles(before, Dirs.snapshot(run));
         // settings that do not change the checkpoint's meaning may differ
         ok(args("train-supernet", run, "--resume", "--folds", "3", "--eval-batch", "16"));
-        line = oneError(Cli.run(args("search", run, "--width", "0.5")));
+        line = Cli.run(args("search", run, "--width", "0.5")).oneError();
         assertTrue(line.contains(run.resolve("supernet.safetensors") + " was trained with other model settings: "
                 + "width 0.25 (now 0.5)"), line);
     }
@@ -125,7 +117,7 @@ class RunDirectoryCommandsTest {
     void aSecondCommandOnAHeldDirectoryIsRefusedNamingTheHolder() {
         Path run = tmp.resolve("run");
         try (RunDirectory held = RunDirectory.lock(run, "basq4j train-supernet --run " + run)) {
-            String line = oneError(Cli.run(args("train-supernet", run, SMOKE)));
+            String line = Cli.run(args("train-supernet", run, SMOKE)).oneError();
             assertTrue(line.contains("is in use by pid " + ProcessHandle.current().pid() + " on "), line);
             assertTrue(line.contains("basq4j train-supernet --run " + run), line);
         }
@@ -134,17 +126,17 @@ class RunDirectoryCommandsTest {
     @Test
     void nothingIsCreatedBeforeTheInputsAreChecked() throws Exception {
         Path run = tmp.resolve("run");
-        String line = oneError(Cli.run(args("train-supernet", run, "--preset", "smoke", "--dataset", "fashion",
-                "--data", tmp.resolve("nowhere").toString())));
+        String line = Cli.run(args("train-supernet", run, "--preset", "smoke", "--dataset", "fashion",
+                "--data", tmp.resolve("nowhere").toString())).oneError();
         assertTrue(line.contains("nowhere"), line);
-        line = oneError(Cli.run(args("search", run, "--preset", "smoke")));
+        line = Cli.run(args("search", run, "--preset", "smoke")).oneError();
         assertTrue(line.contains("no trained supernet at " + run.resolve("supernet.safetensors")), line);
-        line = oneError(Cli.run(args("finetune", run, "--preset", "smoke")));
+        line = Cli.run(args("finetune", run, "--preset", "smoke")).oneError();
         assertTrue(line.contains("no trained supernet"), line);
-        line = oneError(Cli.run(args("train-supernet", run, "--preset", "smoke", "--resume", "--force")));
+        line = Cli.run(args("train-supernet", run, "--preset", "smoke", "--resume", "--force")).oneError();
         assertTrue(line.contains("give one of them"), line);
         if (!Backends.cudaAvailable()) {
-            line = oneError(Cli.run(args("train-supernet", run, "--preset", "smoke", "--device", "cuda")));
+            line = Cli.run(args("train-supernet", run, "--preset", "smoke", "--device", "cuda")).oneError();
             assertTrue(line.startsWith("error: --device cuda: CUDA is not usable here"), line);
         }
         assertFalse(Files.exists(run));
@@ -162,13 +154,13 @@ class RunDirectoryCommandsTest {
         // a validation class that training lacks
         Path extra = Files.createDirectories(root.resolve("val/zz_unknown"));
         Files.copy(Files.list(root.resolve("val/n00001000")).findFirst().orElseThrow(), extra.resolve("a.png"));
-        String line = oneError(Cli.run(args("train-supernet", run, img)));
+        String line = Cli.run(args("train-supernet", run, img)).oneError();
         assertTrue(line.contains("class folder " + extra + " has no counterpart in " + root.resolve("train")), line);
         assertFalse(Files.exists(run));
         Dirs.delete(extra);
         // an empty class folder would shift every later label
         Path empty = Files.createDirectories(root.resolve("train/n00000999"));
-        line = oneError(Cli.run(args("train-supernet", run, img)));
+        line = Cli.run(args("train-supernet", run, img)).oneError();
         assertTrue(line.contains("class folder " + empty + " holds no images"), line);
         assertFalse(Files.exists(run));
         Files.delete(empty);
@@ -180,7 +172,7 @@ class RunDirectoryCommandsTest {
                 }
             }
         }
-        line = oneError(Cli.run(args("train-supernet", run, img)));
+        line = Cli.run(args("train-supernet", run, img)).oneError();
         assertTrue(line.contains("no readable image in " + root.resolve("train") + " (36 files, all unreadable)"),
                 line);
         assertFalse(Files.exists(run));

@@ -6,14 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.basq4j.cli.Main;
 import io.basq4j.io.JsonFiles;
 import io.basq4j.tensor.CudaMath;
 import io.basq4j.tensor.CudaMath.Tf32;
+import io.basq4j.testutil.Cli;
 import io.basq4j.train.RunConfig;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import io.basq4j.train.RunConfigFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
@@ -98,27 +96,20 @@ class CudaMathTest {
     @Test
     void theFlagIsRecordedInConfigJsonAndABadValueIsAUsageError() throws Exception {
         Path run = tmp.resolve("run");
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        int rc;
-        try {
-            rc = Main.run("train-supernet", "--preset", "smoke", "--run", run.toString(), "--tf32", "sometimes");
-        } finally {
-            System.setErr(oldErr);
-        }
-        assertEquals(2, rc, err.toString(StandardCharsets.UTF_8));
-        String text = err.toString(StandardCharsets.UTF_8);
-        assertTrue(text.contains("auto, on, off"), text);
+        Cli.Result bad = Cli.run("train-supernet", "--preset", "smoke", "--run", run.toString(), "--tf32", "sometimes");
+        assertEquals(2, bad.rc(), bad.toString());
+        assertTrue(bad.err().contains("auto, on, off"), bad.toString());
         assertFalse(Files.exists(run.resolve("config.json")), "nothing written for a usage error");
 
-        RunConfig c = RunConfig.preset("smoke");
-        c.tf32 = "off";
-        Files.createDirectories(run);
-        JsonFiles.writeAtomically(run.resolve("config.json"), c);
+        // the real command: one training iteration, then a checkpoint to resume from
+        CudaMath.setTf32(Tf32.AUTO);
+        Cli.Result r = Cli.run("train-supernet", "--preset", "smoke", "--run", run.toString(), "--tf32", "off",
+                "--max-iterations", "1");
+        assertEquals(0, r.rc(), r.toString());
+        assertEquals(Tf32.OFF, CudaMath.tf32(), "the command ran with the mode it was given");
         JsonNode saved = JsonFiles.MAPPER.readTree(run.resolve("config.json").toFile());
         assertEquals("off", saved.get("tf32").asText());
-        RunConfig back = JsonFiles.MAPPER.readValue(run.resolve("config.json").toFile(), RunConfig.class);
+        RunConfig back = RunConfigFile.read(run.resolve("config.json"));
         assertEquals(Tf32.OFF, back.tf32Mode(), "a later step starts from the recorded setting");
     }
 }

@@ -3,6 +3,7 @@ package io.basq4j.kernels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.basq4j.testutil.Ref64;
 import java.util.Random;
 
 import org.bytedeco.javacpp.BytePointer;
@@ -133,9 +134,7 @@ public final class KernelTestSupport {
     // ---------------------------------------------------------------- conversions
 
     public static double[] toDouble(float[] a) {
-        double[] d = new double[a.length];
-        for (int i = 0; i < a.length; i++) d[i] = a[i];
-        return d;
+        return Ref64.toDouble(a);
     }
 
     public static float[] toFloat(double[] a) {

@@ -335,7 +335,7 @@ class PipelineEndToEndTest {
 
         // model.safetensors holds exactly the tensors of the chosen fold's file
         Map<String, TensorData> model = SafeTensors.read(FinetuneStep.modelFile(runDir)).tensors();
-        assertTensorsEqual(SafeTensors.read(FinetuneStep.foldFile(runDir, best)).tensors(), model, true);
+        assertEquals(SafeTensors.read(FinetuneStep.foldFile(runDir, best)).tensors(), model);
         assertEquals(Files.size(FinetuneStep.modelFile(runDir)), r.get("model").get("bytes").asLong());
 
         // evaluate (the Classifier, the model's own preprocessing of the test images) gives results.json's numbers
@@ -381,7 +381,7 @@ class PipelineEndToEndTest {
                         + "), chosen epoch " + chosen + ", test " + fj.get("test_acc"));
                 Map<String, TensorData> saved = SafeTensors.read(FinetuneStep.foldFile(runDir, f)).tensors();
                 for (int k = 0; k < states.size(); k++) {
-                    boolean same = tensorsEqual(states.get(k), saved);
+                    boolean same = states.get(k).equals(saved); // names, dtypes, shapes and values
                     assertEquals(k == chosen, same, "fold " + f + ": saved state vs epoch " + k + " (chosen "
                             + chosen + ")");
                     differing += same ? 0 : 1;
@@ -389,26 +389,6 @@ class PipelineEndToEndTest {
             }
             assertTrue(differing >= 4, "the epochs' states differ");
         }
-    }
-
-    private static boolean tensorsEqual(Map<String, TensorData> a, Map<String, TensorData> b) {
-        if (!a.keySet().equals(b.keySet())) {
-            return false;
-        }
-        for (String k : a.keySet()) {
-            TensorData x = a.get(k);
-            TensorData y = b.get(k);
-            boolean eq = x.dtype() == TensorData.DType.F32 ? java.util.Arrays.equals(x.f32(), y.f32())
-                    : java.util.Arrays.equals(x.i64(), y.i64());
-            if (!eq) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static void assertTensorsEqual(Map<String, TensorData> a, Map<String, TensorData> b, boolean want) {
-        assertEquals(want, tensorsEqual(a, b));
     }
 
     private static String[] concat(String[] a, String[] b) {

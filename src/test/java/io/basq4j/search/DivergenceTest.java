@@ -45,13 +45,10 @@ class DivergenceTest {
     }
 
     private static void assertOneErrorLine(Cli.Result r, String... parts) {
-        assertEquals(1, r.rc(), r.toString());
-        assertEquals(1, r.errors().size(), r.toString());
-        String line = r.errors().get(0);
+        String line = r.oneError();
         for (String p : parts) {
             assertTrue(line.contains(p), "'" + p + "' in: " + line);
         }
-        assertTrue(line.length() < 400, line);
     }
 
     @Test

@@ -19,6 +19,7 @@ import io.basq4j.tensor.Device;
 import io.basq4j.tensor.Scope;
 import io.basq4j.tensor.Tensor;
 import io.basq4j.testutil.Golden;
+import io.basq4j.testutil.Ref64;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -155,8 +156,8 @@ class TeacherTest {
                                 Normalization.uniform(3, 0.5f, 0.25f), Normalization.IMAGENET), first.n(), 3, 32, 32))
                                 .toFloatArray()
                         : null;
-                kd = kd(student, teach, 10);
-                ce = ce(student, first.labels(), 10);
+                kd = Ref64.kdLoss(Ref64.toDouble(student), Ref64.toDouble(teach), first.n(), 10);
+                ce = Ref64.crossEntropy(Ref64.toDouble(student), first.n(), 10, first.labels());
             }
             Finetuning.run(c, 0, arch, model, train, (m, a) -> 0.0, 0.0, teacher, log);
             Matcher m = Pattern.compile("epoch 1/1 .* loss (\\d+\\.\\d+)").matcher(buf.toString(StandardCharsets.UTF_8));
@@ -165,43 +166,5 @@ class TeacherTest {
             assertEquals(kd, logged, 1e-4, String.format(Locale.ROOT, "kd %.5f ce %.5f logged %.4f", kd, ce, logged));
             assertTrue(Math.abs(ce - kd) > 1e-2, "the two losses differ enough to tell apart: " + kd + " " + ce);
         }
-    }
-
-    private static double kd(float[] s, float[] t, int k) {
-        int n = s.length / k;
-        double sum = 0;
-        for (int e = 0; e < n; e++) {
-            double[] ls = logSoftmax(s, e * k, k);
-            double[] lt = logSoftmax(t, e * k, k);
-            for (int j = 0; j < k; j++) {
-                sum -= Math.exp(lt[j]) * ls[j];
-            }
-        }
-        return sum / n;
-    }
-
-    private static double ce(float[] s, long[] labels, int k) {
-        int n = s.length / k;
-        double sum = 0;
-        for (int e = 0; e < n; e++) {
-            sum -= logSoftmax(s, e * k, k)[(int) labels[e]];
-        }
-        return sum / n;
-    }
-
-    private static double[] logSoftmax(float[] a, int off, int k) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int j = 0; j < k; j++) {
-            max = Math.max(max, a[off + j]);
-        }
-        double z = 0;
-        for (int j = 0; j < k; j++) {
-            z += Math.exp(a[off + j] - max);
-        }
-        double[] out = new double[k];
-        for (int j = 0; j < k; j++) {
-            out[j] = a[off + j] - max - Math.log(z);
-        }
-        return out;
     }
 }

@@ -4,9 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.basq4j.models.ModelConfig;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import io.basq4j.testutil.Rss;
 import java.util.Random;
 import org.bytedeco.javacpp.Pointer;
 import org.junit.jupiter.api.Test;
@@ -21,13 +19,8 @@ class InferenceMemoryTest {
     /** Allowed growth of the resident set between batch 10 and the last batch. */
     private static final long RSS_GROWTH_BOUND = 16L << 20;
 
-    private static long rssBytes() throws IOException {
-        String[] f = Files.readString(Path.of("/proc/self/statm")).trim().split("\\s+");
-        return Long.parseLong(f[1]) * 4096;
-    }
-
     @Test
-    void tenThousandImagesStayFlat() throws IOException {
+    void tenThousandImagesStayFlat() {
         ModelConfig cfg = ModelConfig.defaults().withWidth(0.25).withResolution(16).withInChannels(1).withClasses(10)
                 .withBits(2);
         try (InferTestNets.Net t = InferTestNets.realistic("mobilenetv2", cfg, 9);
@@ -53,11 +46,11 @@ class InferenceMemoryTest {
                     varies |= logits[0] != firstLogits[0] || logits[1] != firstLogits[1];
                 }
                 if (b == 9) {
-                    rssWarm = rssBytes();
+                    rssWarm = Rss.bytes();
                     nativeWarm = Pointer.totalBytes();
                 }
             }
-            long rssEnd = rssBytes();
+            long rssEnd = Rss.bytes();
             assertEquals(nativeWarm, Pointer.totalBytes(), "native bytes allocated through JavaCPP after warm-up");
             assertTrue(rssEnd - rssWarm < RSS_GROWTH_BOUND, "resident set grew by " + (rssEnd - rssWarm) / 1024
                     + " KiB (bound " + RSS_GROWTH_BOUND / 1024 + ")");

@@ -10,9 +10,9 @@ import io.basq4j.deploy.ImagePredictor;
 import io.basq4j.deploy.SavedModel;
 import io.basq4j.models.ModelConfig;
 import io.basq4j.tensor.Device;
+import io.basq4j.testutil.Rss;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -36,15 +36,6 @@ class PredictMemoryTest {
 
     @TempDir
     Path dir;
-
-    private static long rssBytes() {
-        try {
-            String[] f = Files.readString(Path.of("/proc/self/statm")).trim().split("\\s+");
-            return Long.parseLong(f[1]) * 4096;
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-    }
 
     @Test
     void tenThousandImagesStayFlat() throws IOException {
@@ -87,13 +78,13 @@ class PredictMemoryTest {
                 assertTrue(Double.isFinite(o.predictions().get(0).probability()));
                 top1.add(o.predictions().get(0).probability());
                 if (++seen[0] == 2_000) {
-                    warm[0] = rssBytes();
+                    warm[0] = Rss.bytes();
                     warm[1] = Pointer.totalBytes();
                 }
             });
             assertEquals(0, failed);
             assertEquals(IMAGES, seen[0]);
-            long rssEnd = rssBytes();
+            long rssEnd = Rss.bytes();
             assertEquals(warm[1], Pointer.totalBytes(), "native bytes allocated through JavaCPP after warm-up");
             assertTrue(rssEnd - warm[0] < RSS_GROWTH_BOUND, "resident set grew by " + (rssEnd - warm[0]) / 1024
                     + " KiB from image 2,000 to 10,000 (bound " + RSS_GROWTH_BOUND / 1024 + " KiB)");
